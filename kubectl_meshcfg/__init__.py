@@ -1,0 +1,3 @@
+"""kubectl meshcfg: scoped Istio sidecar configuration."""
+
+__version__ = "0.1.0"
