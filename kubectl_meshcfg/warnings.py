@@ -1,0 +1,145 @@
+"""Warnings about an effective config: conflicts, traps, and what Istio would do anyway.
+
+Each check is pure and looks only at resolved values, so results are cached on them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from . import formats
+
+Warning = dict[str, Any]
+
+DEFAULT_GRACE_SECONDS = 30
+
+# One-line fix suggestions shown under each warning in text output.
+FIXES: dict[str, str] = {
+    "WorkloadConflict": "give the selectors disjoint labels, or merge the objects into one",
+    "NamespaceConflict": "keep one selector-less SidecarProxyConfig per namespace",
+    "GlobalConflict": "keep one selector-less SidecarProxyConfig in the root namespace",
+    "DrainExceedsGracePeriod": "raise terminationGracePeriodSeconds above the drain plus a margin, "
+                               "or shorten lifecycle.terminationDrainDuration",
+    "ConcurrencyMismatch": "set proxy.concurrency to the CPU limit in whole cores, or 0 to derive it",
+    "RequestsExceedLimits": "lower the request or raise the limit; Kubernetes rejects the pod otherwise",
+    "PartialResourceAnnotations": "set all four of proxyCPU, proxyMemory, proxyCPULimit, "
+                                  "proxyMemoryLimit, or move them into a SidecarProxyConfig",
+    "InvalidAnnotation": "correct or remove the annotation; Istio ignores or rejects it",
+    "PortBothIncludedAndExcluded": "remove the port from one of the two lists",
+    "InvalidMeshConfig": "correct defaultConfig in the istio ConfigMap",
+    "PreStopAndDrainAgent": "set either lifecycle.preStop or lifecycle.drainAgent, not both",
+    "PostStartReplacesHold": "drop the custom postStart, or chain `pilot-agent wait` in it",
+}
+
+
+def conflict(code: str, layer: str, winner: str, losers: list[str]) -> Warning:
+    return {"code": code,
+            "message": f"{len(losers) + 1} SidecarProxyConfigs compete for the {layer} layer; "
+                       f"the oldest, {winner}, wins whole and {', '.join(losers)} "
+                       f"{'is' if len(losers) == 1 else 'are'} ignored",
+            "objects": [winner, *losers]}
+
+
+def value_warnings(values: Mapping[str, Any], grace: int | None) -> list[Warning]:
+    """Warnings that depend only on effective values and the pod's grace period."""
+    get = values.get
+    found: list[Warning] = []
+    found += _drain_vs_grace(get("lifecycle.terminationDrainDuration"), grace)
+    found += _concurrency(get("proxy.concurrency"), get("proxy.resources.limits.cpu"))
+    for container in ("proxy", "init"):
+        for res in ("cpu", "memory"):
+            found += _requests_vs_limits(container, res,
+                                         get(f"{container}.resources.requests.{res}"),
+                                         get(f"{container}.resources.limits.{res}"))
+    for direction in ("Inbound", "Outbound"):
+        found += _ports_overlap(direction, get(f"traffic.include{direction}Ports"),
+                                get(f"traffic.exclude{direction}Ports"))
+    found += _lifecycle(values)
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _drain_vs_grace(drain: str | None, grace: int | None) -> list[Warning]:
+    seconds = formats.parse_duration(drain) if drain else None
+    grace_seconds = DEFAULT_GRACE_SECONDS if grace is None else grace
+    if seconds is None or seconds < grace_seconds:
+        return []
+    return [{"code": "DrainExceedsGracePeriod",
+             "message": f"terminationDrainDuration {drain} is not shorter than the pod's "
+                        f"terminationGracePeriodSeconds ({grace_seconds}s): kubelet kills the "
+                        "proxy before its drain ends"}]
+
+
+@lru_cache(maxsize=4096)
+def _concurrency(concurrency: int | None, cpu_limit: str | None) -> list[Warning]:
+    if not concurrency or cpu_limit is None:
+        return []
+    cores = formats.parse_quantity(cpu_limit)
+    if cores is None or cores <= 0:
+        return []
+    expected = math.ceil(cores)
+    if concurrency == expected:
+        return []
+    return [{"code": "ConcurrencyMismatch",
+             "message": f"concurrency {concurrency} does not match the proxy CPU limit "
+                        f"{cpu_limit} ({expected} core{'s' if expected != 1 else ''}): Envoy "
+                        f"runs {concurrency} worker thread{'s' if concurrency != 1 else ''}"}]
+
+
+@lru_cache(maxsize=4096)
+def _requests_vs_limits(container: str, res: str, request: str | None,
+                        limit: str | None) -> list[Warning]:
+    if request is None or limit is None:
+        return []
+    req, lim = formats.parse_quantity(request), formats.parse_quantity(limit)
+    if req is None or lim is None or req <= lim:
+        return []
+    name = "istio-proxy" if container == "proxy" else "istio-init"
+    return [{"code": "RequestsExceedLimits",
+             "message": f"{name} {res} request {request} exceeds its limit {limit}"}]
+
+
+@lru_cache(maxsize=4096)
+def _ports_overlap(direction: str, include: str | None, exclude: str | None) -> list[Warning]:
+    if not include or not exclude:
+        return []
+    included, excluded = formats.port_set(include), formats.port_set(exclude)
+    if included is None or excluded is None:   # "*" is the usual "all but these"
+        return []
+    both = sorted(included & excluded)
+    if not both:
+        return []
+    return [{"code": "PortBothIncludedAndExcluded",
+             "message": f"{direction.lower()} port{'s' if len(both) > 1 else ''} "
+                        f"{','.join(map(str, both))} "
+                        f"{'are' if len(both) > 1 else 'is'} both included and excluded; "
+                        "the exclusion wins"}]
+
+
+def _lifecycle(values: Mapping[str, Any]) -> list[Warning]:
+    found: list[Warning] = []
+    agent = values.get("lifecycle.drainAgent")
+    if values.get("lifecycle.preStop") is not None and agent and agent.get("enabled"):
+        found.append({"code": "PreStopAndDrainAgent",
+                      "message": "a preStop hook and the drain agent are both in effect (from "
+                                 "different layers); the drain agent is used"})
+    if values.get("lifecycle.holdApplicationUntilProxyStarts") and values.get("lifecycle.postStart"):
+        found.append({"code": "PostStartReplacesHold",
+                      "message": "a custom postStart replaces Istio's `pilot-agent wait` hook, "
+                                 "so holdApplicationUntilProxyStarts no longer holds the app"})
+    return found
+
+
+def partial_resources(present: list[str]) -> list[Warning]:
+    if not present or len(present) == 4:
+        return []
+    return [{"code": "PartialResourceAnnotations",
+             "message": f"only {', '.join(present)} of the four sidecar resource annotations "
+                        "set: Istio then drops every other sidecar resource value"}]
+
+
+def invalid_input(code: str, where: str, reason: str) -> Warning:
+    return {"code": code, "message": f"{where}: {reason}; ignored"}
