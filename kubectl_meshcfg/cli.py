@@ -1,8 +1,235 @@
-"""Placeholder CLI; replaced by the core issue."""
+"""`kubectl meshcfg`: the command line. Parses flags, calls the core, prints."""
 
+from __future__ import annotations
+
+import functools
 import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__, output
+from .errors import EXIT_FOUND, CheckFound, InvalidInput, MeshcfgError, UsageError, exit_code_for
+from .formats import PRECEDENCES
+from .inventory import Inventory, TargetQuery, parse_target_args, select_targets
+from .labels import parse_selector
+from .model import DEFAULT_ISTIO_NAMESPACE
+from .resolve import Resolver
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def main() -> int:
-    print("kubectl-meshcfg: not built yet", file=sys.stderr)
-    return 1
+@dataclass(frozen=True)
+class Scope:
+    """Where the objects come from and which namespace(s) the command looks at."""
+
+    kubeconfig: str | None
+    context: str | None
+    namespace: str | None
+    all_namespaces: bool
+    local: bool
+    filenames: tuple[str, ...]
+    recursive: bool
+    istio_namespace: str
+    root_namespace: str | None
+
+    def default_namespace(self) -> str:
+        return self.namespace or "default"
+
+
+def scope_options(func: F) -> F:
+    options = [
+        click.option("--kubeconfig", default=None,
+                     help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
+        click.option("--context", default=None, help="The kubeconfig context to use."),
+        click.option("-n", "--namespace", default=None,
+                     help="Namespace (default: the context's namespace; 'default' with --local)."),
+        click.option("-A", "--all-namespaces", is_flag=True, help="Look at every namespace."),
+        click.option("--local", is_flag=True, help="Work on -f manifests only, no cluster."),
+        click.option("-f", "--filename", "filenames", multiple=True,
+                     help="File, directory or - (stdin) with manifests; repeatable."),
+        click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories."),
+        click.option("--istio-namespace", default=DEFAULT_ISTIO_NAMESPACE, show_default=True,
+                     help="Namespace of the mesh config (ConfigMap istio, key mesh)."),
+        click.option("--root-namespace", default=None,
+                     help="Mesh root namespace (default: the mesh config's rootNamespace)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def make_scope(kwargs: dict[str, Any]) -> Scope:
+    names = Scope.__dataclass_fields__
+    scope = Scope(**{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+    if scope.filenames and not scope.local:
+        raise UsageError("-f needs --local here (the cluster commands read the cluster)")
+    if scope.local and not scope.filenames:
+        raise UsageError("--local needs -f PATH (files, directories or - for stdin)")
+    return scope
+
+
+def load(scope: Scope) -> Inventory:
+    if scope.local:
+        from .loader import load_inventory  # noqa: PLC0415
+
+        return load_inventory(scope.filenames, scope.recursive, scope.default_namespace(),
+                              scope.istio_namespace)
+    from .kube import load_live_inventory  # noqa: PLC0415 (the client is slow to import)
+
+    return load_live_inventory(scope)
+
+
+def query_namespace(scope: Scope) -> str | None:
+    if scope.all_namespaces:
+        return None
+    if scope.local:
+        return scope.default_namespace()
+    from .kube import current_namespace  # noqa: PLC0415
+
+    return current_namespace(scope)
+
+
+def handle_errors(func: F) -> F:
+    """Map errors to one stderr line and the SPEC exit codes, in one place."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verbose = bool((click.get_current_context().find_root().params or {}).get("verbose"))
+        try:
+            return func(*args, **kwargs)
+        except CheckFound as found:
+            sys.exit(found.exit_code)
+        except InvalidInput as invalid:
+            _report(verbose, *invalid.lines())
+            sys.exit(invalid.exit_code)
+        except MeshcfgError as error:
+            message = str(error)
+            _report(verbose, message if message.startswith("error:") else f"error: {message}")
+            sys.exit(error.exit_code)
+        except (click.ClickException, click.exceptions.Exit, SystemExit):
+            raise
+        except Exception as error:  # noqa: BLE001 (the last line of defence: one line, exit 1)
+            _report(verbose, f"error: {type(error).__name__}: {error}")
+            sys.exit(exit_code_for(error))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _report(verbose: bool, *lines: str) -> None:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    for line in lines:
+        click.echo(line, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(__version__, prog_name="kubectl-meshcfg")
+def cli(verbose: bool) -> None:
+    """Scoped Istio sidecar configuration: see which setting won, and why."""
+
+
+@cli.command()
+@click.argument("target", nargs=-1)
+@scope_options
+@click.option("-l", "--selector", default=None, help="Label selector for targets.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]),
+              default="text", show_default=True)
+@click.option("--precedence", type=click.Choice(PRECEDENCES), default=None,
+              help="Override the global object's spec.precedence.")
+@handle_errors
+def explain(target: tuple[str, ...], selector: str | None, fmt: str, precedence: str | None,
+            **kwargs: Any) -> None:
+    """Show each sidecar field of TARGET (pod/NAME, deployment/NAME, ...), its value, the
+    source that set it and what it shadowed. With no TARGET: every workload and unowned pod."""
+    scope = make_scope(kwargs)
+    results, named = _resolve_targets(scope, target, selector, precedence)
+    if fmt == "text":
+        if not results:
+            _no_targets(scope)
+        click.echo("\n".join(output.explain_text(r) for r in results), nl=False)
+    else:
+        click.echo(output.dump(output.as_list(results, named), fmt), nl=False)
+
+
+@cli.command()
+@click.argument("target", nargs=-1)
+@scope_options
+@click.option("-l", "--selector", default=None, help="Label selector for targets.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]),
+              default="text", show_default=True)
+@click.option("--precedence", type=click.Choice(PRECEDENCES), default=None)
+@handle_errors
+def lint(target: tuple[str, ...], selector: str | None, fmt: str, precedence: str | None,
+         **kwargs: Any) -> None:
+    """Every warning for the targets; exit 3 when there is any."""
+    scope = make_scope(kwargs)
+    results, _ = _resolve_targets(scope, target, selector, precedence)
+    if fmt == "text":
+        click.echo(output.lint_text(results), nl=False)
+    else:
+        report = [{"target": r["target"], "warnings": r["warnings"]} for r in results]
+        click.echo(output.dump({"kind": "List", "items": report}, fmt), nl=False)
+    if any(r["warnings"] for r in results):
+        raise CheckFound()
+
+
+def _resolve_targets(scope: Scope, target: tuple[str, ...], selector: str | None,
+                     precedence: str | None) -> tuple[list[dict[str, Any]], bool]:
+    kind, name = parse_target_args(target)
+    query = TargetQuery(kind=kind, name=name, namespace=query_namespace(scope),
+                        selector=parse_selector(selector) if selector else None)
+    inventory = load(scope)
+    resolver = make_resolver(inventory, scope, precedence)
+    return [resolver.resolve(t) for t in select_targets(inventory, query)], name is not None
+
+
+def make_resolver(inventory: Inventory, scope: Scope, precedence: str | None) -> Resolver:
+    return Resolver(inventory.configs, inventory.mesh, root_namespace=scope.root_namespace,
+                    precedence=precedence, istio_namespace=scope.istio_namespace)
+
+
+def _no_targets(scope: Scope) -> None:
+    where = "any namespace" if scope.all_namespaces else f"{query_namespace(scope)} namespace"
+    click.echo(f"No resources found in {where}.", err=True)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@scope_options
+@click.option("-l", "--selector", default=None, help="Label selector for the configs.")
+@click.option("-o", "--output", "fmt",
+              type=click.Choice(["table", "wide", "yaml", "json", "name"]), default="table",
+              show_default=True)
+@handle_errors
+def get(name: str | None, selector: str | None, fmt: str, **kwargs: Any) -> None:
+    """List SidecarProxyConfigs with their scope, selector, fields, matched pods and conflicts."""
+    from .listing import config_rows, select_configs  # noqa: PLC0415
+
+    scope = make_scope(kwargs)
+    inventory = load(scope)
+    configs = select_configs(inventory, query_namespace(scope), name, selector)
+    if fmt in ("table", "wide"):
+        if not configs:
+            _no_targets(scope)
+            return
+        rows = config_rows(inventory, configs, make_resolver(inventory, scope, None),
+                           wide=fmt == "wide", with_namespace=scope.all_namespaces)
+        click.echo("\n".join(output.table(rows)))
+    elif fmt == "name":
+        for config in configs:
+            click.echo(f"sidecarproxyconfig.meshcfg.io/{config.name}")
+    else:
+        docs = [dict(c.raw) for c in configs]
+        click.echo(output.dump(output.as_list(docs, name is not None), fmt), nl=False)
+
+
+def main() -> None:
+    cli(prog_name="kubectl-meshcfg")
+
+
+__all__ = ["cli", "main", "EXIT_FOUND"]

@@ -107,7 +107,8 @@ class MeshConfig:
 
 class _Problems:
     def __init__(self, origin: Origin, obj: str):
-        self.origin, self.obj, self.items = origin, obj, []  # type: list[tuple[Location, str]]
+        self.origin, self.obj = origin, obj
+        self.items: list[tuple[Location, str]] = []
 
     def add(self, field_path: str, reason: str) -> None:
         self.items.append((self.origin.at(self.obj, field_path), reason))
@@ -154,13 +155,13 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     if precedence is not None and precedence not in formats.PRECEDENCES:
         problems.add("spec.precedence",
                      f"{precedence!r} is not one of {', '.join(formats.PRECEDENCES)}")
-    lifecycle = spec.get("lifecycle") if isinstance(spec.get("lifecycle"), dict) else {}
-    if "preStop" in lifecycle and "drainAgent" in lifecycle:
+    lifecycle = spec.get("lifecycle")
+    if isinstance(lifecycle, dict) and "preStop" in lifecycle and "drainAgent" in lifecycle:
         problems.add("spec.lifecycle", "preStop and drainAgent are mutually exclusive")
     problems.raise_if_any()
     created = meta.get("creationTimestamp")
     return SidecarProxyConfig(
-        namespace=namespace, name=name, values=values, selector=selector,
+        namespace=namespace, name=str(name), values=values, selector=selector,
         precedence=precedence, created=str(created) if created else None,
         load_order=load_order, origin=origin, raw=doc)
 

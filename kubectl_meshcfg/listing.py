@@ -1,0 +1,59 @@
+"""Rows of `get`: each SidecarProxyConfig with its scope, selector, fields, pods, conflicts."""
+
+from __future__ import annotations
+
+from .errors import NotFound
+from .inventory import Inventory, competitors, pods_matched, scope_of
+from .labels import parse_selector
+from .model import SidecarProxyConfig
+from .output import age
+from .resolve import Resolver
+
+
+def select_configs(inventory: Inventory, namespace: str | None, name: str | None,
+                   selector: str | None) -> list[SidecarProxyConfig]:
+    chosen = [c for c in inventory.configs
+              if (namespace is None or c.namespace == namespace)
+              and (name is None or c.name == name)]
+    if selector:
+        wanted = parse_selector(selector)
+        chosen = [c for c in chosen if wanted.matches(_labels(c))]
+    if name is not None and not chosen:
+        raise NotFound(f'sidecarproxyconfigs.meshcfg.io "{name}" not found')
+    return sorted(chosen, key=lambda c: (c.namespace, c.name))
+
+
+def _labels(config: SidecarProxyConfig) -> dict[str, str]:
+    meta = config.raw.get("metadata") or {}
+    return dict(meta.get("labels") or {})
+
+
+def config_rows(inventory: Inventory, configs: list[SidecarProxyConfig], resolver: Resolver,
+                wide: bool, with_namespace: bool) -> list[list[str]]:
+    root = resolver.root_namespace
+    header = ["NAME", "SCOPE", "SELECTOR", "FIELDS", "PODS", "CONFLICTS", "AGE"]
+    if wide:
+        header += ["PRECEDENCE", "SET FIELDS"]
+    if with_namespace:
+        header.insert(0, "NAMESPACE")
+    rows = [header]
+    for config in configs:
+        rivals = competitors(config, inventory.configs, root, inventory.targets)
+        row = [config.name, scope_of(config, root), _selector_text(config),
+               str(len(config.values)), str(len(pods_matched(config, inventory.targets, root))),
+               ",".join(rivals) or "<none>", age(config.created)]
+        if wide:
+            row += [config.precedence or "-", ",".join(config.values) or "<none>"]
+        if with_namespace:
+            row.insert(0, config.namespace)
+        rows.append(row)
+    return rows
+
+
+def _selector_text(config: SidecarProxyConfig) -> str:
+    if config.selector is None:
+        return "<none>"
+    return ",".join(f"{k}={v}" for k, v in sorted(config.selector.items()))
+
+
+__all__ = ["NotFound", "config_rows", "select_configs"]
