@@ -1,11 +1,230 @@
-"""Entry point of meshcfg-drain (placeholder until the agent issue lands)."""
+"""Command line of ``meshcfg-drain``; every flag has a ``MESHCFG_DRAIN_*`` twin.
 
+    meshcfg-drain prestop [flags]       # the istio-proxy preStop hook
+    meshcfg-drain census [-o json]      # what the agent would count right now
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from drain_agent import __version__
+from drain_agent.census import DEFAULT_EXCLUDED_PORTS, DEFAULT_PROXY_NAMES, Census, parse_ports
+from drain_agent.deadline import parse_duration
+from drain_agent.jsonlog import JsonLog
+from drain_agent.kubeapi import SA_DIR, default_server
+
+ENV_PREFIX = "MESHCFG_DRAIN_"
+EXIT_USAGE = 2
 
 
-def main() -> int:
-    print("meshcfg-drain: not built yet", file=sys.stderr)
-    return 1
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _ports(text: str) -> frozenset[int]:
+    return parse_ports(text)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n for n in (p.strip() for p in text.split(",")) if n)
+
+
+def _drain_from_proxy_config() -> str | None:
+    """Istio freezes the effective ProxyConfig into the proxy's PROXY_CONFIG env."""
+    raw = os.environ.get("PROXY_CONFIG")
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw).get("terminationDrainDuration")
+    except (ValueError, AttributeError):
+        return None
+    return str(value) if value else None
+
+
+class _Flags:
+    """Declares a flag whose default comes from its environment twin."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+        self.converters: dict[str, Callable[[str], Any]] = {}
+
+    def add(
+        self,
+        flag: str,
+        conv: Callable[[str], Any],
+        default: str | None,
+        help: str,
+        env_fallbacks: Sequence[str] = (),
+    ) -> None:
+        env = env_name(flag)
+        raw = os.environ.get(env)
+        for fallback in env_fallbacks:
+            if raw is None:
+                raw = os.environ.get(fallback)
+        if raw is None:
+            raw = default
+        dest = flag.lstrip("-").replace("-", "_")
+        envs = ", ".join([env, *env_fallbacks])
+        shown = f" (env {envs}; default {default!r})"
+        self.parser.add_argument(flag, dest=dest, type=str, default=raw, help=help + shown)
+        self.converters[dest] = conv
+
+    def convert(self, ns: argparse.Namespace) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for dest, conv in self.converters.items():
+            raw = getattr(ns, dest)
+            try:
+                out[dest] = None if raw is None else conv(raw)
+            except ValueError as e:
+                self.parser.error(f"--{dest.replace('_', '-')}: {e}")
+        return out
+
+
+def _common(p: argparse.ArgumentParser) -> _Flags:
+    f = _Flags(p)
+    f.add("--proxy-names", _names, ",".join(DEFAULT_PROXY_NAMES),
+          "process names whose sockets are the proxy's own (comma-separated)")
+    f.add("--exclude-ports", _ports, DEFAULT_EXCLUDED_PORTS,
+          "local ports never counted (Istio's own ports)")
+    f.add("--app-ports", _ports, "",
+          "extra application ports (inbound); listening ports are found automatically")
+    f.add("--count-close-wait", _bool, "false", "also count CLOSE_WAIT sockets")
+    f.add("--net-dir", str, "/proc/net", "where tcp and tcp6 tables are read")
+    return f
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, _Flags]]:
+    parser = argparse.ArgumentParser(
+        prog="meshcfg-drain",
+        description="preStop drain agent for istio-proxy: waits for in-flight connections "
+        "within the pod's real deadline and reports with Kubernetes Events.",
+    )
+    parser.add_argument("--version", action="version", version=f"meshcfg-drain {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    pre = sub.add_parser("prestop", help="run as the proxy container's preStop hook")
+    fp = _common(pre)
+    fp.add("--poll-interval", parse_duration, "200ms", "time between two censuses")
+    fp.add("--min-drain", parse_duration, "0s", "wait at least this long before returning")
+    fp.add("--grace-period", parse_duration, "30s",
+           "the pod's grace period, used when deletionTimestamp cannot be read")
+    fp.add("--termination-drain-duration", parse_duration,
+           _drain_from_proxy_config() or "5s",
+           "pilot-agent's drain after SIGTERM (default: PROXY_CONFIG's, else 5s); reserved",
+           env_fallbacks=("TERMINATION_DRAIN_DURATION",))
+    fp.add("--extra-reserve", parse_duration, "2s",
+           "reserved on top of terminationDrainDuration (kubelet's 2 s floor, skew)")
+    fp.add("--drain-listeners", _bool, "true",
+           "POST /drain_listeners?inboundonly&graceful to the admin endpoint first")
+    fp.add("--use-stats", _bool, "true",
+           "ask the admin /stats whether requests are in flight (idle keep-alive detection)")
+    fp.add("--admin-url", str, "http://127.0.0.1:15000", "Envoy admin endpoint")
+    fp.add("--admin-timeout", parse_duration, "250ms", "timeout of one admin call")
+    fp.add("--api-server", str, default_server(),
+           "Kubernetes API URL (default from KUBERNETES_SERVICE_HOST/PORT)")
+    fp.add("--token-file", str, f"{SA_DIR}/token", "service account token")
+    fp.add("--ca-file", str, f"{SA_DIR}/ca.crt", "CA bundle of the API server")
+    fp.add("--api-timeout", parse_duration, "500ms", "timeout of one API call")
+    fp.add("--pod-name", str, os.environ.get("POD_NAME", ""), "pod name (downward API POD_NAME)")
+    fp.add("--pod-namespace", str, os.environ.get("POD_NAMESPACE", ""),
+           "pod namespace (downward API POD_NAMESPACE)")
+    fp.add("--events", _bool, "true", "post Events on the pod")
+    fp.add("--container-log", str, "/proc/1/fd/1",
+           "also write the JSON lines here when writable (empty: only stdout)")
+    fp.add("--state-dir", str, os.environ.get("TMPDIR", "/tmp"),
+           "where a second run of the hook finds the first one's start (empty: nowhere)")
+
+    cen = sub.add_parser("census", help="print the current classification")
+    fc = _common(cen)
+    cen.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    return parser, {"prestop": fp, "census": fc}
+
+
+def cmd_census(values: dict[str, Any], output: str) -> int:
+    c = Census(
+        proxy_names=values["proxy_names"],
+        excluded_ports=values["exclude_ports"],
+        app_ports=values["app_ports"],
+        count_close_wait=values["count_close_wait"],
+        net_dir=values["net_dir"],
+    )
+    res = c.run()
+    if output == "json":
+        print(json.dumps(res.to_dict(), indent=2))
+        return 0
+    print(
+        f"in flight: {res.total} (inbound {res.inbound}, outbound {res.outbound}); "
+        f"excluded: {res.excluded_proxy} proxy-owned, {res.excluded_port} on Istio ports; "
+        f"application ports: {','.join(map(str, res.app_ports)) or '-'}; "
+        f"proxy pids: {','.join(map(str, res.proxy_pids)) or '-'}"
+    )
+    for conn in res.connections():
+        print(f"  {conn.direction:8} {conn.state:12} {conn.local_ip}:{conn.local_port} -> "
+              f"{conn.remote_ip}:{conn.remote_port} uid={conn.uid}")
+    return 0
+
+
+def cmd_prestop(values: dict[str, Any]) -> int:
+    from drain_agent.prestop import PrestopConfig, run_prestop
+
+    cfg = PrestopConfig(
+        poll_interval=max(0.01, values["poll_interval"]),
+        min_drain=values["min_drain"],
+        grace_period=values["grace_period"],
+        termination_drain_duration=values["termination_drain_duration"],
+        extra_reserve=values["extra_reserve"],
+        drain_listeners=values["drain_listeners"],
+        use_stats=values["use_stats"],
+        admin_url=values["admin_url"],
+        admin_timeout=values["admin_timeout"],
+        proxy_names=values["proxy_names"],
+        excluded_ports=values["exclude_ports"],
+        app_ports=values["app_ports"],
+        count_close_wait=values["count_close_wait"],
+        net_dir=values["net_dir"],
+        api_server=values["api_server"] or None,
+        token_file=values["token_file"],
+        ca_file=values["ca_file"],
+        api_timeout=values["api_timeout"],
+        pod_name=values["pod_name"],
+        pod_namespace=values["pod_namespace"],
+        events=values["events"],
+        state_dir=values["state_dir"] or None,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log = JsonLog(values["container_log"] or None)
+    try:
+        return run_prestop(cfg, log, stop)
+    finally:
+        log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, flags = build_parser()
+    ns = parser.parse_args(argv)
+    values = flags[ns.command].convert(ns)
+    if ns.command == "census":
+        return cmd_census(values, ns.output)
+    return cmd_prestop(values)
 
 
 if __name__ == "__main__":

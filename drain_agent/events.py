@@ -1,0 +1,123 @@
+"""core/v1 Events on the pod, posted from a background thread (best effort).
+
+The drain never waits on the API for more than ``flush_timeout`` seconds in total:
+events go through a queue to one worker thread, and ``close`` waits a bounded time.
+Event names derive from the drain's start time, so a hook run twice by kubelet does
+not post the same event twice (the second POST gets 409 and is ignored).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from drain_agent.kubeapi import ApiError, KubeApi
+
+MAX_MESSAGE = 1024
+COMPONENT = "meshcfg-drain"
+CONTROLLER = "meshcfg.io/drain-agent"
+
+
+def _rfc3339(unix: float, micro: bool = False) -> str:
+    dt = datetime.fromtimestamp(unix, UTC)
+    if micro:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def truncate(message: str, limit: int = MAX_MESSAGE) -> str:
+    if len(message) <= limit:
+        return message
+    return message[: limit - 3] + "..."
+
+
+class EventReporter:
+    def __init__(
+        self,
+        api: KubeApi | None,
+        namespace: str,
+        pod_name: str,
+        drain_id: str,
+        log: Any = None,
+    ) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.pod_name = pod_name
+        self.drain_id = drain_id
+        self.pod_uid: str | None = None
+        self.log = log
+        self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.posted: list[str] = []
+        self.failed: list[str] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.api is not None and bool(self.namespace and self.pod_name)
+
+    def build(self, reason: str, message: str, warning: bool = False) -> dict[str, Any]:
+        now = time.time()
+        involved: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "namespace": self.namespace,
+            "name": self.pod_name,
+        }
+        if self.pod_uid:
+            involved["uid"] = self.pod_uid
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{self.pod_name}.{self.drain_id}.{reason.lower()}",
+                "namespace": self.namespace,
+            },
+            "involvedObject": involved,
+            "reason": reason,
+            "message": truncate(message),
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": COMPONENT},
+            "firstTimestamp": _rfc3339(now),
+            "lastTimestamp": _rfc3339(now),
+            "eventTime": _rfc3339(now, micro=True),
+            "count": 1,
+            "action": "Drain",
+            "reportingComponent": CONTROLLER,
+            "reportingInstance": self.pod_name[:128],
+        }
+
+    def emit(self, reason: str, message: str, warning: bool = False) -> None:
+        if not self.enabled:
+            return
+        self._q.put(self.build(reason, message, warning))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self.api is not None
+        while True:
+            ev = self._q.get()
+            if ev is None:
+                return
+            reason = str(ev["reason"])
+            try:
+                self.api.create_event(self.namespace, ev, timeout=self.api.timeout)
+                self.posted.append(reason)
+            except ApiError as e:
+                if e.status == 409:  # the same drain already reported it
+                    self.posted.append(reason)
+                    continue
+                self.failed.append(reason)
+                if self.log is not None:
+                    self.log("event_failed", reason=reason, error=str(e))
+
+    def close(self, flush_timeout: float) -> None:
+        """Let queued events go out, waiting at most ``flush_timeout`` seconds."""
+        if self._thread is None:
+            return
+        self._q.put(None)
+        self._thread.join(max(0.0, flush_timeout))

@@ -1,0 +1,1 @@
+"""Kubelet-faithful termination harness for meshcfg-drain (see scripts/termination-harness)."""

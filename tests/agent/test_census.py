@@ -1,0 +1,158 @@
+"""The census against real sockets held by real processes in a private netns."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agent_helpers import APP_UID, PROXY_UID, ROOT, Pod
+
+from drain_agent.census import Census, parse_ports
+
+
+def _wait_census(census: Census, pred: object, timeout: float = 10.0) -> object:
+    end = time.monotonic() + timeout
+    while True:
+        res = census.run()
+        if pred(res):  # type: ignore[operator]
+            return res
+        assert time.monotonic() < end, res.to_dict()
+        time.sleep(0.05)
+
+
+def build_pod(pod: Pod) -> None:
+    # application (uid 1000): IPv4 and IPv6 listeners, one call to the proxy's outbound port
+    pod.hold(
+        {"comm": "app", "listen": [{"host": "0.0.0.0", "port": 8080},
+                                   {"host": "::", "port": 9090}]},
+        uid=APP_UID,
+    )
+    # proxy (uid 1337, named envoy): its own listeners + 2 pooled connections to the app
+    pod.hold(
+        {"comm": "envoy",
+         "listen": [{"host": "0.0.0.0", "port": 15006}, {"host": "127.0.0.1", "port": 15001},
+                    {"host": "127.0.0.1", "port": 15000}],
+         "connect": [{"host": "127.0.0.1", "port": 8080, "bind": "127.0.0.6", "count": 2}]},
+        uid=PROXY_UID,
+    )
+    # the application's outbound call through the proxy (local port ephemeral: counts)
+    pod.hold({"comm": "app", "connect": [{"host": "127.0.0.1", "port": 15001}]}, uid=APP_UID)
+    # a client inside the pod on IPv6, and a downstream client of the proxy on 15006
+    pod.hold({"comm": "client", "connect": [{"host": "::1", "port": 9090, "count": 3},
+                                            {"host": "127.0.0.1", "port": 15006}]},
+             uid=2000)
+
+
+def test_census_counts_what_is_in_flight(pod: Pod) -> None:
+    build_pod(pod)
+    census = Census(net_dir=pod.net_dir)
+    res = census.run()
+    d = res.to_dict()
+    # app<-proxy pool x2 (inbound, peer 127.0.0.6); app->15001 (outbound);
+    # client->[::1]:9090 x3 (client side outbound, app side inbound); client->15006
+    # (the client's side counts: a pod process talking to the proxy)
+    assert res.inbound == 2 + 3, d
+    assert res.outbound == 1 + 3 + 1, d
+    assert 8080 in res.app_ports and 9090 in res.app_ports
+    assert 15006 not in res.app_ports  # the proxy's listeners are not application ports
+    # proxy-owned: its 2 pool sockets + client 15006 is local-port excluded on the proxy side
+    assert res.excluded_proxy == 2, d
+    # 15001 accepted side + 15006 accepted side are on Istio ports
+    assert res.excluded_port == 2, d
+    conns = res.connections()
+    assert {c.remote_ip for c in conns if c.direction == "inbound" and c.local_port == 8080} == {
+        "127.0.0.6"
+    }
+    assert any(c.local_ip == "::1" and c.local_port == 9090 for c in conns)
+    assert all(c.state == "ESTABLISHED" for c in conns)
+
+
+def test_sockets_of_vanishing_processes_and_listen_only(pod: Pod) -> None:
+    app = pod.hold({"comm": "app", "listen": [{"host": "0.0.0.0", "port": 8080}]}, uid=APP_UID)
+    census = Census(net_dir=pod.net_dir)
+    assert census.run().total == 0  # LISTEN never counts
+    client = pod.hold({"comm": "client", "connect": [{"host": "127.0.0.1", "port": 8080}]},
+                      uid=2000)
+    assert census.run().total == 2
+    pod.release(client)
+    # client closed first: its side goes TIME_WAIT (not counted); app side CLOSE_WAIT
+    res = _wait_census(census, lambda r: r.total == 0)
+    assert res.total == 0
+    strict = Census(net_dir=pod.net_dir, count_close_wait=True)
+    assert strict.run().total == 1  # the app never closed its side
+    assert app.poll() is None
+
+
+def test_time_wait_is_not_counted(pod: Pod) -> None:
+    pod.hold({"comm": "app", "listen": [{"host": "127.0.0.1", "port": 8080,
+                                         "close_accepted": True}]}, uid=APP_UID)
+    pod.hold({"comm": "client", "connect": [{"host": "127.0.0.1", "port": 8080, "count": 3,
+                                             "close": True}]}, uid=2000)
+    census = Census(net_dir=pod.net_dir)
+    res = _wait_census(census, lambda r: "TIME_WAIT" in r.not_counted_states)
+    assert res.total == 0
+
+
+def test_proxy_names_and_ports_are_configurable(pod: Pod) -> None:
+    pod.hold({"comm": "app", "listen": [{"host": "127.0.0.1", "port": 8080},
+                                        {"host": "127.0.0.1", "port": 3000}]}, uid=APP_UID)
+    pod.hold({"comm": "sidecar", "connect": [{"host": "127.0.0.1", "port": 8080}]},
+             uid=PROXY_UID)
+    pod.hold({"comm": "client", "connect": [{"host": "127.0.0.1", "port": 3000}]}, uid=2000)
+    assert Census(net_dir=pod.net_dir).run().total == 4
+    custom = Census(net_dir=pod.net_dir, proxy_names=["sidecar"],
+                    excluded_ports=parse_ports("3000"))
+    res = custom.run()
+    # sidecar's own socket excluded; app side of 8080 stays; 3000 app side excluded by port
+    assert res.total == 2, res.to_dict()
+    assert res.excluded_proxy == 1 and res.excluded_port == 1
+
+
+def test_own_sockets_are_excluded(pod: Pod) -> None:
+    pod.hold({"comm": "app", "listen": [{"host": "127.0.0.1", "port": 8080}]}, uid=APP_UID)
+    pid = pod.procs[0].pid
+    census = Census(net_dir=pod.net_dir, proxy_names=[], own_pids=[os.getpid()])
+    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    own_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        os.setns(fd, os.CLONE_NEWNET) if hasattr(os, "setns") else _setns(fd)
+        import socket
+
+        s = socket.create_connection(("127.0.0.1", 8080))
+        _setns(own_ns)
+        res = census.run()
+        assert res.total == 1 and res.excluded_proxy == 1, res.to_dict()
+        s.close()
+    finally:
+        _setns(own_ns)
+        os.close(fd)
+        os.close(own_ns)
+
+
+def _setns(fd: int) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.setns(fd, 0x40000000) == 0
+
+
+def test_census_cli_json(pod: Pod) -> None:
+    build_pod(pod)
+    env = dict(os.environ, MESHCFG_DRAIN_NET_DIR=pod.net_dir)
+    out = subprocess.run(
+        [sys.executable, "-m", "drain_agent", "census", "-o", "json"],
+        env=env, capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    d = json.loads(out.stdout)
+    assert d["total"] == 10 and d["inbound"] == 5
+    assert {"direction": "inbound", "endpoint": ":9090", "count": 3} in d["summary"]
+    text = subprocess.run(
+        [sys.executable, "-m", "drain_agent", "census", "--net-dir", pod.net_dir],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout
+    assert text.startswith("in flight: 10 (inbound 5, outbound 5)")
+    assert Path(pod.net_dir).exists()
