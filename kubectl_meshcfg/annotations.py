@@ -42,6 +42,7 @@ PROXY_CONFIG_KEYS: dict[str, str] = {
     "privateKeyProvider": "proxy.privateKeyProvider",
 }
 READ_ANNOTATIONS = (*RESOURCE_ANNOTATIONS, *SCALAR_ANNOTATIONS, PROXY_CONFIG)
+_READ_ORDER = {key: index for index, key in enumerate(READ_ANNOTATIONS)}
 
 
 @dataclass
@@ -51,6 +52,7 @@ class LayerInput:
     values: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)      # leaf -> annotation key
     invalid: list[tuple[str, str]] = field(default_factory=list)   # (where, reason)
+    resource_keys: list[str] = field(default_factory=list)   # resource annotations present
 
     def set(self, leaf: str, value: Any, key: str) -> None:
         self.values[leaf] = value
@@ -65,17 +67,17 @@ def managed_keys(annotations: Mapping[str, str]) -> frozenset[str]:
 
 def read_annotations(annotations: Mapping[str, str]) -> LayerInput:
     """The annotation layer of a pod (or pod template)."""
-    managed = managed_keys(annotations)
     result = LayerInput()
-    for key in READ_ANNOTATIONS:
-        if key in annotations and key not in managed:
+    keys = [key for key in annotations if key in _READ_ORDER]
+    if not keys:
+        return result
+    managed = managed_keys(annotations)
+    for key in sorted(keys, key=_READ_ORDER.__getitem__):
+        if key not in managed:
+            if key in RESOURCE_ANNOTATIONS:
+                result.resource_keys.append(key)
             _read_one(key, annotations[key], result)
     return result
-
-
-def present_resource_annotations(annotations: Mapping[str, str]) -> list[str]:
-    managed = managed_keys(annotations)
-    return [k for k in RESOURCE_ANNOTATIONS if k in annotations and k not in managed]
 
 
 def _read_one(key: str, text: str, result: LayerInput) -> None:

@@ -185,7 +185,7 @@ def _resolve_targets(scope: Scope, target: tuple[str, ...], selector: str | None
                         selector=parse_selector(selector) if selector else None)
     inventory = load(scope)
     resolver = make_resolver(inventory, scope, precedence)
-    return [resolver.resolve(t) for t in select_targets(inventory, query)], name is not None
+    return resolver.resolve_all(select_targets(inventory, query)), name is not None
 
 
 def make_resolver(inventory: Inventory, scope: Scope, precedence: str | None) -> Resolver:

@@ -73,7 +73,7 @@ class SidecarProxyConfig:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         assert self.selector is not None
-        return all(labels.get(k) == v for k, v in self.selector.items())
+        return self.selector.items() <= labels.items()
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,14 @@ class _Problems:
             raise InvalidInput(self.items)
 
 
+TOP_LEVEL_KEYS = ("apiVersion", "kind", "metadata", "spec")
+# core/v1 ObjectMeta (strict field validation rejects anything else)
+OBJECT_META_KEYS = frozenset((
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+    "annotations", "ownerReferences", "finalizers", "managedFields"))
+
+
 def describe_object(doc: Mapping[str, Any], default_namespace: str | None = None) -> str:
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     assert isinstance(meta, dict)
@@ -131,17 +139,23 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
                  load_order: int = 0) -> SidecarProxyConfig:
     """Validate a SidecarProxyConfig document; raises InvalidInput listing every problem."""
     problems = _Problems(origin, describe_object(doc, default_namespace))
+    for key in doc:
+        if key not in TOP_LEVEL_KEYS:
+            problems.add(str(key), f"unknown field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
     if doc.get("apiVersion") != API_VERSION:
         problems.add("apiVersion", f"{doc.get('apiVersion')!r} is not {API_VERSION}")
     meta = doc.get("metadata")
     if not isinstance(meta, dict):
         problems.add("metadata", "is required")
         meta = {}
+    for key in meta:
+        if key not in OBJECT_META_KEYS:
+            problems.add(f"metadata.{key}", "unknown field")
     name = meta.get("name")
-    if not isinstance(name, str) or not formats.DNS_SUBDOMAIN_RE.match(name) or len(name) > 253:
+    if not isinstance(name, str) or not formats.DNS_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
         problems.add("metadata.name", f"{name!r} is not a valid object name")
     namespace = meta.get("namespace", default_namespace)
-    if not isinstance(namespace, str) or not formats.LABEL_NAME_RE.match(namespace):
+    if not isinstance(namespace, str) or not formats.LABEL_NAME_RE.fullmatch(namespace):
         problems.add("metadata.namespace", f"{namespace!r} is not a valid namespace")
     spec = doc.get("spec", {})
     if spec is None:
@@ -178,10 +192,12 @@ def _parse_selector(spec: Mapping[str, Any], problems: _Problems) -> dict[str, s
         problems.add("spec.selector.matchLabels",
                      "must be a non-empty map; omit the selector to cover the whole namespace")
         return None
+    if len(labels) > formats.MAX_LABELS:
+        problems.add("spec.selector.matchLabels", f"has more than {formats.MAX_LABELS} labels")
     for key, value in labels.items():
         if not _valid_label_key(key):
             problems.add(f"spec.selector.matchLabels.{key}", f"{key!r} is not a valid label key")
-        elif not isinstance(value, str) or not formats.LABEL_VALUE_RE.match(value):
+        elif not isinstance(value, str) or not formats.LABEL_VALUE_RE.fullmatch(value):
             problems.add(f"spec.selector.matchLabels.{key}",
                          f"{value!r} is not a valid label value")
     return {str(k): str(v) for k, v in labels.items()}
@@ -191,9 +207,9 @@ def _valid_label_key(key: object) -> bool:
     if not isinstance(key, str) or not key:
         return False
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not formats.DNS_SUBDOMAIN_RE.match(prefix)):
+    if prefix and (len(prefix) > 253 or not formats.DNS_SUBDOMAIN_RE.fullmatch(prefix)):
         return False
-    return bool(formats.LABEL_NAME_RE.match(name))
+    return bool(formats.LABEL_NAME_RE.fullmatch(name))
 
 
 def _walk(obj: Mapping[str, Any], prefix: str, problems: _Problems) -> dict[str, Any]:
@@ -232,14 +248,19 @@ def _walk_metadata(value: Any, problems: _Problems) -> dict[str, Any]:
         problems.add("spec.proxy.proxyMetadata", "must be a map of environment variables")
         return {}
     values = {}
+    if len(value) > formats.MAX_METADATA_KEYS:
+        problems.add("spec.proxy.proxyMetadata",
+                     f"has more than {formats.MAX_METADATA_KEYS} entries")
     for key, item in value.items():
         path = f"spec.proxy.proxyMetadata.{key}"
-        if not isinstance(key, str) or not formats.ENV_NAME_RE.match(key):
+        if not isinstance(key, str) or not formats.ENV_NAME_RE.fullmatch(key):
             problems.add(path, f"{key!r} is not a valid environment variable name")
         elif key == "ISTIO_META_DNS_CAPTURE":
             problems.add(path, "set spec.proxy.dnsCapture instead")
         elif not isinstance(item, str):
             problems.add(path, f"{item!r} must be a string (quote it)")
+        elif len(item) > formats.MAX_METADATA_VALUE:
+            problems.add(path, f"is longer than {formats.MAX_METADATA_VALUE} characters")
         else:
             values[fields.METADATA_PREFIX + key] = item
     return values

@@ -11,6 +11,7 @@ shared; per target only the annotation layer and the value warnings are added.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,20 +45,35 @@ class _Layer:
     values: Mapping[str, Any]
 
 
+def _chains(layers: Sequence[_Layer], base: Mapping[str, list[Entry]] | None = None
+            ) -> dict[str, list[Entry]]:
+    """Per leaf, the entries of these layers (on top of base), highest first."""
+    chains = dict(base) if base else {}
+    for layer in layers:
+        for leaf, value in layer.values.items():
+            chains[leaf] = [{"value": value, "source": layer.source}, *chains.get(leaf, ())]
+    return chains
+
+
+def _field(chain: Sequence[Entry]) -> Field:
+    return {"value": chain[0]["value"], "source": chain[0]["source"], "overridden": chain[1:]}
+
+
 class _Stack:
     """The resolved layers of one combination of winning objects, annotation slot open."""
 
-    def __init__(self, below: Sequence[_Layer], above: _Layer | None, found: list[Any]):
-        self.below_desc: dict[str, list[Entry]] = defaultdict(list)
-        for layer in below:
-            for leaf, value in layer.values.items():
-                self.below_desc[leaf].insert(0, {"value": value, "source": layer.source})
+    def __init__(self, below_desc: dict[str, list[Entry]], above: _Layer | None,
+                 base_fields: Mapping[str, Field], changed: set[str], found: list[Any]):
+        self.below_desc = below_desc
         self.above = above
         self.warnings = found
-        self.fields: dict[str, Field] = {}
-        for leaf in sorted(set(self.below_desc) | set(above.values if above else ()),
-                           key=fields.sort_key):
+        if above is not None:
+            changed = changed | set(above.values)
+        self.fields = dict(base_fields)
+        for leaf in changed:
             self.fields[leaf] = self._field(leaf, None)
+        if len(self.fields) != len(base_fields):
+            self.fields = {leaf: self.fields[leaf] for leaf in sorted(self.fields, key=fields.sort_key)}
 
     def _field(self, leaf: str, annotation: Entry | None) -> Field:
         chain = self.below_desc.get(leaf, [])
@@ -65,19 +81,18 @@ class _Stack:
             chain = [annotation, *chain]
         if self.above is not None and leaf in self.above.values:
             chain = [{"value": self.above.values[leaf], "source": self.above.source}, *chain]
-        top, rest = chain[0], chain[1:]
-        return {"value": top["value"], "source": top["source"], "overridden": rest}
+        return _field(chain)
 
     def with_annotations(self, layer: ann.LayerInput, sources: dict[str, dict[str, Any]]
                          ) -> dict[str, Field]:
-        if not layer.values:
-            return dict(self.fields)
         result = dict(self.fields)
+        if not layer.values:
+            return result
         for leaf, value in layer.values.items():
-            source = sources.get(layer.keys[leaf])
+            key = layer.keys[leaf]
+            source = sources.get(key)
             if source is None:
-                source = sources[layer.keys[leaf]] = {"layer": "annotation",
-                                                      "annotation": layer.keys[leaf]}
+                source = sources[key] = {"layer": "annotation", "annotation": key}
             result[leaf] = self._field(leaf, {"value": value, "source": source})
         if len(result) != len(self.fields):
             result = {leaf: result[leaf] for leaf in sorted(result, key=fields.sort_key)}
@@ -103,7 +118,9 @@ class Resolver:
                 self.namespace_configs[config.namespace].append(config)
         winner = self.global_configs[0] if self.global_configs else None
         self.precedence = precedence or (winner.precedence if winner else None) or ANNOTATION_FIRST
-        self._base = self._base_layers(mesh)
+        self._base_desc = _chains(self._base_layers(mesh))
+        self._base_fields = {leaf: _field(self._base_desc[leaf])
+                             for leaf in sorted(self._base_desc, key=fields.sort_key)}
         self._stacks: dict[tuple[str | None, str | None], _Stack] = {}
         self._annotation_sources: dict[str, dict[str, Any]] = {}
 
@@ -125,18 +142,31 @@ class Resolver:
             self._base_warnings += _conflicts("GlobalConflict", "global", self.global_configs)
         return layers
 
+    def resolve_all(self, targets: Iterable[Target]) -> list[Effective]:
+        """Resolve many targets. Resolution makes no reference cycles, so the cyclic
+        garbage collector is paused meanwhile: on large lists it only costs time."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return [self.resolve(t) for t in targets]
+        finally:
+            if was_enabled:
+                gc.enable()
+
     def resolve(self, target: Target) -> Effective:
         """The SPEC section 4 EffectiveSidecarConfig of one target."""
-        stack = self._stack_for(target)
+        workload = self.matching_workload_configs(target)
+        stack = self._stack_for(target, workload)
         layer = ann.read_annotations(target.annotations)
         fields_ = stack.with_annotations(layer, self._annotation_sources)
         found = list(stack.warnings)
-        found += self._workload_conflicts(target)
-        found += warnings.partial_resources(ann.present_resource_annotations(target.annotations))
+        if len(workload) > 1:
+            found += _conflicts("WorkloadConflict", "workload", workload)
+        if layer.resource_keys:
+            found += warnings.partial_resources(layer.resource_keys)
         found += [warnings.invalid_input("InvalidAnnotation", where, reason)
                   for where, reason in layer.invalid]
-        found += warnings.value_warnings({k: f["value"] for k, f in fields_.items()},
-                                         target.grace_period)
+        found += warnings.value_warnings(fields_, target.grace_period)
         return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",
                 "target": {"kind": target.kind, "namespace": target.namespace,
                            "name": target.name},
@@ -150,8 +180,7 @@ class Resolver:
         candidates = self.namespace_configs.get(namespace)
         return candidates[0] if candidates else None
 
-    def _stack_for(self, target: Target) -> _Stack:
-        workload = self.matching_workload_configs(target)
+    def _stack_for(self, target: Target, workload: list[SidecarProxyConfig]) -> _Stack:
         namespace = self.namespace_config(target.namespace)
         key = (namespace.ref if namespace else None, workload[0].ref if workload else None)
         stack = self._stacks.get(key)
@@ -162,7 +191,7 @@ class Resolver:
 
     def _build_stack(self, namespace_name: str, namespace: SidecarProxyConfig | None,
                      workload: SidecarProxyConfig | None) -> _Stack:
-        below = list(self._base)
+        below: list[_Layer] = []
         found = list(self._base_warnings)
         if namespace is not None:
             below.append(_Layer(config_source("namespace", namespace), namespace.values))
@@ -175,11 +204,8 @@ class Resolver:
                 above = layer
             else:
                 below.append(layer)
-        return _Stack(below, above, found)
-
-    def _workload_conflicts(self, target: Target) -> list[Any]:
-        matching = self.matching_workload_configs(target)
-        return _conflicts("WorkloadConflict", "workload", matching)
+        changed = {leaf for layer in below for leaf in layer.values}
+        return _Stack(_chains(below, self._base_desc), above, self._base_fields, changed, found)
 
 
 def _conflicts(code: str, layer: str, candidates: Sequence[SidecarProxyConfig]) -> list[Any]:

@@ -43,21 +43,46 @@ def conflict(code: str, layer: str, winner: str, losers: list[str]) -> Warning:
             "objects": [winner, *losers]}
 
 
-def value_warnings(values: Mapping[str, Any], grace: int | None) -> list[Warning]:
-    """Warnings that depend only on effective values and the pod's grace period."""
-    get = values.get
+# The leaves value_warnings reads, in the order _value_warnings takes them.
+WATCHED = ("lifecycle.terminationDrainDuration", "proxy.concurrency",
+           *(f"{c}.resources.{g}.{r}" for c in ("proxy", "init") for r in ("cpu", "memory")
+             for g in ("requests", "limits")),
+           *(f"traffic.{io}{d}Ports" for d in ("Inbound", "Outbound") for io in ("include", "exclude")),
+           "lifecycle.preStop", "lifecycle.drainAgent", "lifecycle.holdApplicationUntilProxyStarts",
+           "lifecycle.postStart")
+
+_REQUEST_LIMIT_PAIRS = tuple((c, r, WATCHED.index(f"{c}.resources.requests.{r}"))
+                             for c in ("proxy", "init") for r in ("cpu", "memory"))
+
+
+def value_warnings(resolved: Mapping[str, Mapping[str, Any]], grace: int | None) -> list[Warning]:
+    """Warnings that depend only on effective values (resolved: leaf -> {"value": ...})
+    and the pod's grace period."""
+    fields = [resolved.get(leaf) for leaf in WATCHED]
+    values = [None if f is None else f["value"] for f in fields]
+    pre_stop, drain_agent, hold, post_start = values[14:]
+    key = (*values[:14], grace, pre_stop is not None,
+           bool(drain_agent and drain_agent.get("enabled")), bool(hold), post_start is not None)
+    cached = _VALUE_CACHE.get(key)
+    if cached is None:
+        if len(_VALUE_CACHE) > 65536:
+            _VALUE_CACHE.clear()
+        cached = _VALUE_CACHE[key] = _value_warnings(values, grace)
+    return list(cached)
+
+
+_VALUE_CACHE: dict[tuple[Any, ...], list[Warning]] = {}
+
+
+def _value_warnings(values: list[Any], grace: int | None) -> list[Warning]:
     found: list[Warning] = []
-    found += _drain_vs_grace(get("lifecycle.terminationDrainDuration"), grace)
-    found += _concurrency(get("proxy.concurrency"), get("proxy.resources.limits.cpu"))
-    for container in ("proxy", "init"):
-        for res in ("cpu", "memory"):
-            found += _requests_vs_limits(container, res,
-                                         get(f"{container}.resources.requests.{res}"),
-                                         get(f"{container}.resources.limits.{res}"))
-    for direction in ("Inbound", "Outbound"):
-        found += _ports_overlap(direction, get(f"traffic.include{direction}Ports"),
-                                get(f"traffic.exclude{direction}Ports"))
-    found += _lifecycle(values)
+    found += _drain_vs_grace(values[0], grace)
+    found += _concurrency(values[1], values[3])
+    for container, res, index in _REQUEST_LIMIT_PAIRS:
+        found += _requests_vs_limits(container, res, values[index], values[index + 1])
+    found += _ports_overlap("Inbound", values[10], values[11])
+    found += _ports_overlap("Outbound", values[12], values[13])
+    found += _lifecycle(*values[14:])
     return found
 
 
@@ -119,14 +144,13 @@ def _ports_overlap(direction: str, include: str | None, exclude: str | None) -> 
                         "the exclusion wins"}]
 
 
-def _lifecycle(values: Mapping[str, Any]) -> list[Warning]:
+def _lifecycle(pre_stop: Any, drain_agent: Any, hold: Any, post_start: Any) -> list[Warning]:
     found: list[Warning] = []
-    agent = values.get("lifecycle.drainAgent")
-    if values.get("lifecycle.preStop") is not None and agent and agent.get("enabled"):
+    if pre_stop is not None and drain_agent and drain_agent.get("enabled"):
         found.append({"code": "PreStopAndDrainAgent",
                       "message": "a preStop hook and the drain agent are both in effect (from "
                                  "different layers); the drain agent is used"})
-    if values.get("lifecycle.holdApplicationUntilProxyStarts") and values.get("lifecycle.postStart"):
+    if hold and post_start:
         found.append({"code": "PostStartReplacesHold",
                       "message": "a custom postStart replaces Istio's `pilot-agent wait` hook, "
                                  "so holdApplicationUntilProxyStarts no longer holds the app"})
