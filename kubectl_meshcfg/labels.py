@@ -10,6 +10,7 @@ from .errors import UsageError
 
 _SET_RE = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_./]*$")
+_VALUE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
 Requirement = Callable[[Mapping[str, str]], bool]
 
@@ -46,6 +47,8 @@ def _requirement(part: str) -> Requirement:
     if match:
         key, op, values = match[1], match[2], {v.strip() for v in match[3].split(",")}
         _check_key(key, part)
+        for item in values:
+            _check_value(item, part)
         if op == "in":
             return lambda labels: labels.get(key) in values
         return lambda labels: labels.get(key) not in values
@@ -53,6 +56,7 @@ def _requirement(part: str) -> Requirement:
         if op in part:
             key, value = (s.strip() for s in part.split(op, 1))
             _check_key(key, part)
+            _check_value(value, part)
             if op == "!=":
                 return lambda labels: labels.get(key) != value
             return lambda labels: labels.get(key) == value
@@ -68,3 +72,8 @@ def _requirement(part: str) -> Requirement:
 def _check_key(key: str, part: str) -> None:
     if not _KEY_RE.match(key):
         raise UsageError(f"invalid label selector {part.strip()!r}")
+
+
+def _check_value(value: str, part: str) -> None:
+    if not _VALUE_RE.match(value) or len(value) > 63:
+        raise UsageError(f"invalid label selector {part.strip()!r}: {value!r} is not a label value")
