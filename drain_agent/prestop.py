@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 from drain_agent import census as census_mod
 from drain_agent.deadline import Deadline, parse_timestamp
@@ -63,7 +66,7 @@ class DrainState:
     drain_id: str
 
     @staticmethod
-    def load_or_create(cfg: PrestopConfig, now_wall: float) -> DrainState:
+    def load_or_create(cfg: PrestopConfig, now_wall: float, started_wall: float) -> DrainState:
         path = _state_path(cfg)
         if path:
             try:
@@ -74,7 +77,7 @@ class DrainState:
                     return DrainState(start, str(d["drain_id"]))
             except (OSError, ValueError, KeyError, TypeError):
                 pass
-        st = DrainState(now_wall, f"drain-{int(now_wall * 1000):x}")
+        st = DrainState(started_wall, f"drain-{int(started_wall * 1000):x}")
         if path:
             try:
                 tmp = f"{path}.{os.getpid()}"
@@ -141,10 +144,33 @@ def describe_open(res: census_mod.CensusResult) -> str:
     return ", ".join(parts) if parts else "none"
 
 
+def process_age(pid: int) -> float:
+    """Seconds since ``pid`` was started, to the clock tick (psutil's create_time
+    rests on the whole-second boot time, up to a second off)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    start_ticks = int(fields[19])  # field 22 of stat, counted after "pid (comm)"
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def process_start_wall() -> float:
+    """When kubelet exec'd this hook (interpreter or one-file unpacking not included)."""
+    try:
+        pid = os.getpid()
+        if getattr(sys, "frozen", False):  # PyInstaller one-file: the bootloader came first
+            me = psutil.Process()
+            parent = me.parent()
+            if parent is not None and parent.exe() == me.exe():
+                pid = parent.pid
+        return time.time() - max(0.0, process_age(pid))
+    except (psutil.Error, OSError, ValueError, IndexError):
+        return time.time()
+
+
 def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
     now_wall = time.time()
     now = time.monotonic()
-    state = DrainState.load_or_create(cfg, now_wall)
+    state = DrainState.load_or_create(cfg, now_wall, process_start_wall())
     start = now - (now_wall - state.start_wall)
     reserve = cfg.termination_drain_duration + cfg.extra_reserve
     deadline = Deadline(start, cfg.grace_period, reserve)
@@ -174,7 +200,8 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
     log(
         "drain_started",
         drainId=state.drain_id,
-        resumed=state.start_wall != now_wall,
+        resumed=abs(state.start_wall - process_start_wall()) > 0.5,
+        startupSeconds=round(now_wall - state.start_wall, 3),
         deadlineSource=deadline.source,
         secondsLeft=round(deadline.remaining(), 3),
         reserveSeconds=reserve,

@@ -1,0 +1,286 @@
+"""One termination scenario: build the pod, load it, delete it, report JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from harness.kubelet import Container, Kubelet  # noqa: E402
+from harness.netns import NetNS, env_for_others, python_for_others, raise_nofile  # noqa: E402
+
+APP_UID = 1000
+PROXY_UID = 1337
+NETSTAT_LOOP = (
+    "while [ $(netstat -plunt | grep tcp | grep -v envoy | wc -l) -ne 0 ]; do sleep 1; done"
+)
+
+
+def log(msg: str) -> None:
+    print(f"[harness {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="termination-harness",
+        description="Delete a 'pod' (app + istio-proxy stand-ins in a netns) the way kubelet "
+        "does, with requests in flight, and report what the clients saw.",
+    )
+    p.add_argument("--prestop", choices=("agent", "netstat", "none"), default="agent")
+    p.add_argument("--request-seconds", type=float, default=4.0, help="S: length of each request")
+    p.add_argument("--drain-seconds", type=float, default=1.0,
+                   help="D: the proxy's terminationDrainDuration")
+    p.add_argument("--grace-seconds", type=int, default=8,
+                   help="G: terminationGracePeriodSeconds")
+    p.add_argument("--requests", type=int, default=1, help="concurrent long requests")
+    p.add_argument("--outbound", action="store_true",
+                   help="requests are /call-out/S: the app calls an external service "
+                   "through the proxy for S seconds")
+    p.add_argument("--term-call", type=float, default=0.0,
+                   help="the app makes an outbound call of this many seconds on SIGTERM")
+    p.add_argument("--idle-clients", type=int, default=0,
+                   help="downstream keep-alive connections left idle after one request")
+    p.add_argument("--app-outbound-pool", type=int, default=0,
+                   help="idle keep-alive connections from the app to the proxy")
+    p.add_argument("--app-shutdown-delay", type=float, default=0.0,
+                   help="the app keeps serving this long after SIGTERM before shutting down")
+    p.add_argument("--proxy-pool", type=int, default=2,
+                   help="idle pooled connections the proxy keeps to the app")
+    p.add_argument("--status-port", type=int, default=15020,
+                   help="pilot-agent's status listener (0: none)")
+    p.add_argument("--no-admin-stats", action="store_true",
+                   help="the proxy's admin /stats is unavailable")
+    p.add_argument("--native-sidecar", action="store_true")
+    p.add_argument("--min-drain", default="0s")
+    p.add_argument("--poll-interval", default="200ms")
+    p.add_argument("--agent-bin", default=os.environ.get("MESHCFG_HARNESS_AGENT_BIN", ""),
+                   help="run this meshcfg-drain binary instead of the source tree")
+    p.add_argument("--name", default="", help="label copied into the result")
+    return p.parse_args(argv)
+
+
+class Scenario:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.py = python_for_others()
+        self.env = env_for_others(ROOT)
+        self.tmp = tempfile.mkdtemp(prefix="mh-")
+        os.chmod(self.tmp, 0o777)
+        self.ns = NetNS(prefix="mh")
+        self.upstream: subprocess.Popen[bytes] | None = None
+        self.app: Container | None = None
+        self.proxy: Container | None = None
+        self.errors: Counter[str] = Counter()
+
+    # ---- pod construction -------------------------------------------------
+    def start(self) -> None:
+        a = self.args
+        self.ns.create()
+        up_port = 18080
+        self.upstream = subprocess.Popen(
+            [*self.py, f"{HERE}/app.py", "--host", self.ns.host_ip, "--port", str(up_port),
+             "--comm", "upstream"],
+            stdout=subprocess.PIPE, env=self.env, preexec_fn=raise_nofile,
+        )
+        assert self.upstream.stdout is not None
+        if b"listening" not in self.upstream.stdout.readline():
+            raise RuntimeError("upstream service did not start")
+        app_cmd = [*self.py, f"{HERE}/app.py", "--upstream", f"{self.ns.host_ip}:{up_port}",
+                   "--shutdown-delay", str(a.app_shutdown_delay), "--term-call", str(a.term_call),
+                   "--outbound-pool", str(a.app_outbound_pool)]
+        self.app = Container("app", self.ns.popen(app_cmd, uid=APP_UID, stdout=subprocess.PIPE,
+                                                  env=self.env, cwd="/"))
+        self.app.start_reader()
+        proxy_cmd = ["pilot-agent", f"{HERE}/proxy.py", "--role", "pilot-agent",
+                     "--python", self.py[0], "--drain-seconds", str(a.drain_seconds),
+                     "--status-port", str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
+        if a.no_admin_stats:
+            proxy_cmd.append("--no-stats")
+        self.proxy = Container(
+            "proxy",
+            self.ns.popen(proxy_cmd, uid=PROXY_UID, stdout=subprocess.PIPE, env=self.env,
+                          executable=self.py[0], cwd="/"),
+            prestop=self.hook_factory(),
+        )
+        self.proxy.start_reader()
+        # runc chowns a container's stdio to the container's user (fixStdioPermissions),
+        # which is what lets the agent (uid 1337) open /proc/<pid 1>/fd/1
+        for c, uid in ((self.app, APP_UID), (self.proxy, PROXY_UID)):
+            assert c.proc.stdout is not None
+            os.fchown(c.proc.stdout.fileno(), uid, uid)
+        self.app.wait_log(lambda r: r.get("event") == "listening", 30)
+        self.proxy.wait_log(lambda r: r.get("who") == "envoy" and r.get("event") == "ready", 30)
+        if a.app_outbound_pool:
+            self.app.wait_log(lambda r: r.get("event") == "pool_ready", 30)
+
+    def hook_factory(self) -> Any:
+        a = self.args
+        if a.prestop == "none":
+            return None
+
+        def start_hook() -> subprocess.Popen[bytes]:
+            assert self.proxy is not None
+            if a.prestop == "netstat":
+                cmd = ["sh", "-c", NETSTAT_LOOP]
+                env = dict(os.environ)
+            else:
+                cmd = [a.agent_bin] if a.agent_bin else [*self.py, "-m", "drain_agent"]
+                cmd.append("prestop")
+                env = dict(self.env)
+                env.update({
+                    "MESHCFG_DRAIN_GRACE_PERIOD": str(a.grace_seconds),
+                    "PROXY_CONFIG": json.dumps({"terminationDrainDuration": f"{a.drain_seconds}s"}),
+                    "MESHCFG_DRAIN_CONTAINER_LOG": f"/proc/{self.proxy.proc.pid}/fd/1",
+                    "MESHCFG_DRAIN_STATE_DIR": self.tmp,
+                    "MESHCFG_DRAIN_API_SERVER": "",
+                    "MESHCFG_DRAIN_MIN_DRAIN": a.min_drain,
+                    "MESHCFG_DRAIN_POLL_INTERVAL": a.poll_interval,
+                    "TMPDIR": self.tmp,
+                })
+            return self.ns.popen(cmd, uid=PROXY_UID, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, env=env, cwd="/")
+
+        return start_hook
+
+    def stop(self) -> None:
+        for c in (self.app, self.proxy):
+            if c is not None and c.proc.poll() is None:
+                c.proc.kill()
+                c.proc.wait()
+        if self.upstream is not None:
+            self.upstream.kill()
+            self.upstream.wait()
+        self.ns.destroy()
+
+    # ---- clients ----------------------------------------------------------
+    async def one_request(self, path: str) -> str:
+        """A request as an ingress gateway in front of the pod would see it.
+
+        A connection to the pod's proxy that breaks before the response is what an
+        ingress turns into a 503; the detail is kept in ``self.errors``.
+        """
+        from harness import http11
+
+        try:
+            r, w = await asyncio.open_connection(self.ns.pod_ip, 15006)
+        except OSError as e:
+            self.errors[f"connect:{e.errno}"] += 1
+            return "503"
+        try:
+            w.write(http11.request("GET", path, f"{self.ns.pod_ip}:15006"))
+            await w.drain()
+            resp = await http11.read_message(r)
+            if resp is None:
+                self.errors["eof"] += 1
+                return "503"
+            return str(resp.status)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as e:
+            self.errors[type(e).__name__] += 1
+            return "503"
+        finally:
+            w.close()
+
+    async def idle_client(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        from harness import http11
+
+        r, w = await asyncio.open_connection(self.ns.pod_ip, 15006)
+        w.write(http11.request("GET", "/delay/0", f"{self.ns.pod_ip}:15006"))
+        await w.drain()
+        await http11.read_message(r)
+        return r, w
+
+    async def run(self) -> dict[str, Any]:
+        a = self.args
+        assert self.app is not None and self.proxy is not None
+        loop = asyncio.get_running_loop()
+        idle = [await self.idle_client() for _ in range(a.idle_clients)]
+        path = f"/{'call-out' if a.outbound else 'delay'}/{a.request_seconds:g}"
+        tasks = [asyncio.create_task(self.one_request(path)) for _ in range(a.requests)]
+        n = a.requests
+        await loop.run_in_executor(None, lambda: self.app.wait_log(  # type: ignore[union-attr]
+            lambda r: r.get("event") == "request_started" and r.get("path") == path
+            and r.get("active", 0) >= n, 60 + n / 20))
+        kubelet = Kubelet(a.grace_seconds, native_sidecar=a.native_sidecar)
+        log(f"deleting the pod: prestop={a.prestop} S={a.request_seconds} D={a.drain_seconds} "
+            f"G={a.grace_seconds} requests={n}")
+        stopping = loop.run_in_executor(None, kubelet.delete_pod, self.app, self.proxy)
+        done, pending = await asyncio.wait(tasks, timeout=a.grace_seconds + 20)
+        for t in pending:
+            t.cancel()
+        await stopping
+        seconds_to_exit = max(self.app.exited_at or 0, self.proxy.exited_at or 0)
+        statuses = Counter(t.result() if t in done else "timeout" for t in tasks)
+        for _, w in idle:
+            w.close()
+        return self.report(kubelet, statuses, seconds_to_exit)
+
+    def report(self, k: Kubelet, statuses: Counter[str], seconds_to_exit: float) -> dict[str, Any]:
+        a = self.args
+        assert self.app is not None and self.proxy is not None
+        agent_lines = [json.loads(x) for x in self.proxy.hook_log if x.startswith("{")]
+        agent_final = next((r for r in reversed(agent_lines)
+                            if r.get("msg") in ("drain_completed", "drain_timed_out")), None)
+        container_log_lines = self.proxy.events()
+        term_calls = self.app.events(event="shutdown_call_finished")
+        killed_envoy = self.proxy.events(who="pilot-agent", event="envoy_killed")
+        result: dict[str, Any] = {
+            "name": a.name,
+            "prestop": a.prestop,
+            "request_seconds": a.request_seconds,
+            "drain_seconds": a.drain_seconds,
+            "grace_seconds": a.grace_seconds,
+            "native_sidecar": a.native_sidecar,
+            "sent": a.requests,
+            "succeeded": statuses.get("200", 0),
+            "failed": a.requests - statuses.get("200", 0),
+            "statuses": dict(statuses),
+            "connection_errors": dict(self.errors),
+            "prestop_exit": self.proxy.prestop_exit,
+            "prestop_seconds": self.proxy.prestop_seconds,
+            "prestop_finished": self.proxy.prestop_finished,
+            "proxy_sigterm_at": self.proxy.sigterm_at,
+            "proxy_grace_after_hook": self.proxy.grace_after_hook,
+            "envoy_killed_by_pilot_agent": bool(killed_envoy),
+            "app_exited_at": self.app.exited_at,
+            "app_killed": self.app.killed,
+            "proxy_exited_at": self.proxy.exited_at,
+            "proxy_killed": self.proxy.killed,
+            "seconds_to_exit": seconds_to_exit,
+            "term_call": term_calls[0] if term_calls else None,
+            "idle_clients": a.idle_clients,
+            "agent": agent_final,
+            "agent_in_container_log": any(r.get("logger") == "meshcfg-drain"
+                                          for r in container_log_lines),
+        }
+        return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("termination-harness: needs root (network namespaces, uids)", file=sys.stderr)
+        return 2
+    raise_nofile()
+    sc = Scenario(args)
+    try:
+        sc.start()
+        result = asyncio.run(sc.run())
+    finally:
+        sc.stop()
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
