@@ -245,7 +245,7 @@ def _check_exec(body: Mapping[str, Value]) -> Problem | None:
 def _check_port_ref(where: str, port: Value) -> Problem | None:
     if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535:
         return None
-    if isinstance(port, str) and formats.LABEL_NAME_RE.match(port) and len(port) <= 15:
+    if isinstance(port, str) and formats.LABEL_NAME_RE.fullmatch(port) and len(port) <= 15:
         return None
     return (where + ".port", f"{port!r} is not a port number (1-65535) or name")
 
@@ -261,9 +261,12 @@ def _check_http_get(body: Mapping[str, Value]) -> Problem | None:
         if key in body and (reason := _check_string(body[key])):
             return (f".httpGet.{key}", reason)
     headers = body.get("httpHeaders", [])
-    if not isinstance(headers, list) or not all(
-            isinstance(h, dict) and set(h) == {"name", "value"} for h in headers):
-        return (".httpGet.httpHeaders", "must be a list of {name, value}")
+    if not isinstance(headers, list) or len(headers) > MAX_ITEMS or not all(
+            isinstance(h, dict) and set(h) == {"name", "value"}
+            and not _check_string(h["name"]) and not _check_string(h["value"])
+            for h in headers):
+        return (".httpGet.httpHeaders",
+                f"must be a list of at most {MAX_ITEMS} {{name, value}} strings")
     return _check_port_ref(".httpGet", body.get("port"))
 
 
@@ -271,6 +274,8 @@ def _check_tcp_socket(body: Mapping[str, Value]) -> Problem | None:
     unknown = _unknown_keys(body, ("port", "host"))
     if unknown:
         return (".tcpSocket" + unknown[0], unknown[1])
+    if "host" in body and (reason := _check_string(body["host"])):
+        return (".tcpSocket.host", reason)
     return _check_port_ref(".tcpSocket", body.get("port"))
 
 

@@ -36,15 +36,24 @@ _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
 DNS_SUBDOMAIN_RE = re.compile(rf"^{_DNS_LABEL}(?:\.{_DNS_LABEL})*$")
 ENV_NAME_RE = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
+_PORT_RE = re.compile(r"[1-9][0-9]{0,4}")   # ASCII digits, no leading zero
+
 MAX_PORT_LIST = 1024      # characters; bounds the CEL cost of the list rules
 MAX_CIDR_LIST = 4096
 MAX_PORTS = 128
 MAX_CIDRS = 128
+MAX_QUANTITY = 64         # characters
+MAX_DURATION = 64
+MAX_COMPONENT_LOG = 1024
+MAX_METADATA_KEYS = 64    # proxyMetadata entries
+MAX_METADATA_VALUE = 4096
+MAX_LABELS = 64           # selector matchLabels entries
+MAX_GO_DURATION = 9223372036.854775807   # seconds: Go's time.Duration is int64 nanoseconds
 
 
 def parse_quantity(text: str) -> Decimal | None:
     """The quantity's value in base units (cores, bytes), or None when malformed."""
-    match = QUANTITY_RE.match(text)
+    match = QUANTITY_RE.fullmatch(text)
     if match is None:
         return None
     try:
@@ -61,8 +70,10 @@ def parse_quantity(text: str) -> Decimal | None:
 
 def check_quantity(value: object) -> str | None:
     text = scalar_text(value)
-    if text is None:
-        return "must be a Kubernetes quantity such as 500m or 1Gi"
+    if text is None or isinstance(value, float) and not value.is_integer():
+        return "must be a Kubernetes quantity such as 500m or 1Gi (quote fractions: \"1.5\")"
+    if len(text) > MAX_QUANTITY:
+        return f"is longer than {MAX_QUANTITY} characters"
     parsed = parse_quantity(text)
     if parsed is None:
         return f"{text!r} is not a Kubernetes quantity (examples: 500m, 2, 1Gi)"
@@ -75,14 +86,17 @@ def parse_duration(text: str) -> float | None:
     """Seconds of a Go duration string (as time.ParseDuration), or None when malformed."""
     if text == "0":
         return 0.0
-    if not DURATION_RE.match(text):
+    if not DURATION_RE.fullmatch(text):
         return None
-    return sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
+    seconds = sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
+    return seconds if seconds <= MAX_GO_DURATION else None
 
 
 def check_duration(value: object) -> str | None:
     if not isinstance(value, str):
         return "must be a Go duration string such as 15s or 1m30s"
+    if len(value) > MAX_DURATION:
+        return f"is longer than {MAX_DURATION} characters"
     if parse_duration(value) is None:
         return f"{value!r} is not a Go duration (examples: 5s, 1m30s, 250ms)"
     return None
@@ -99,6 +113,8 @@ def check_port_list(value: object, allow_star: bool) -> str | None:
         return "must be a string of comma-separated ports such as \"80,443\""
     if len(value) > MAX_PORT_LIST:
         return f"is longer than {MAX_PORT_LIST} characters"
+    if _inner_space(value):
+        return "items must not contain spaces (spaces are only allowed around commas)"
     items = split_list(value)
     if items == ["*"]:
         return None if allow_star else "'*' is only allowed in include fields"
@@ -108,7 +124,7 @@ def check_port_list(value: object, allow_star: bool) -> str | None:
         if item == "*":
             return ("'*' must stand alone" if allow_star
                     else "'*' is only allowed in include fields")
-        if not item.isdigit() or not 1 <= int(item) <= 65535 or item != str(int(item)):
+        if not _PORT_RE.fullmatch(item) or int(item) > 65535:
             return f"{item!r} is not a port (1-65535)"
     return None
 
@@ -118,6 +134,8 @@ def check_cidr_list(value: object, allow_star: bool) -> str | None:
         return "must be a string of comma-separated CIDRs such as \"10.96.0.0/12\""
     if len(value) > MAX_CIDR_LIST:
         return f"is longer than {MAX_CIDR_LIST} characters"
+    if _inner_space(value):
+        return "items must not contain spaces (spaces are only allowed around commas)"
     items = split_list(value)
     if items == ["*"]:
         return None if allow_star else "'*' is only allowed in include fields"
@@ -130,6 +148,10 @@ def check_cidr_list(value: object, allow_star: bool) -> str | None:
         if not is_cidr(item):
             return f"{item!r} is not a CIDR such as 10.0.0.0/8 or fd00::/8"
     return None
+
+
+def _inner_space(text: str) -> bool:
+    return any(" " in item.strip(" ") for item in text.split(","))
 
 
 def is_cidr(text: str) -> bool:
@@ -158,7 +180,9 @@ def check_log_level(value: object) -> str | None:
 
 
 def check_component_log_level(value: object) -> str | None:
-    if not isinstance(value, str) or not COMPONENT_LOG_RE.match(value.replace(" ", "")):
+    if isinstance(value, str) and len(value) > MAX_COMPONENT_LOG:
+        return f"is longer than {MAX_COMPONENT_LOG} characters"
+    if not isinstance(value, str) or not COMPONENT_LOG_RE.fullmatch(value.replace(" ", "")):
         return f"{value!r} is not a list of component:level pairs such as misc:error,upstream:debug"
     for pair in value.replace(" ", "").split(","):
         level = pair.split(":", 1)[1]

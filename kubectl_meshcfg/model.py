@@ -144,6 +144,8 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
             problems.add(str(key), f"unknown field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
     if doc.get("apiVersion") != API_VERSION:
         problems.add("apiVersion", f"{doc.get('apiVersion')!r} is not {API_VERSION}")
+    if doc.get("kind") != KIND:
+        problems.add("kind", f"{doc.get('kind')!r} is not {KIND}")
     meta = doc.get("metadata")
     if not isinstance(meta, dict):
         problems.add("metadata", "is required")
@@ -157,7 +159,7 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     namespace = meta.get("namespace", default_namespace)
     if not isinstance(namespace, str) or not formats.LABEL_NAME_RE.fullmatch(namespace):
         problems.add("metadata.namespace", f"{namespace!r} is not a valid namespace")
-    spec = doc.get("spec", {})
+    spec = _drop_nulls(doc.get("spec", {}))
     if spec is None:
         spec = {}
     if not isinstance(spec, dict):
@@ -178,6 +180,16 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
         namespace=namespace, name=str(name), values=values, selector=selector,
         precedence=precedence, created=str(created) if created else None,
         load_order=load_order, origin=origin, raw=doc)
+
+
+def _drop_nulls(value: Any) -> Any:
+    """The API server prunes null object fields of a structural schema (they count as
+    unset); list items stay as they are."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(item) if isinstance(item, dict) else item for item in value]
+    return value
 
 
 def _parse_selector(spec: Mapping[str, Any], problems: _Problems) -> dict[str, str] | None:
@@ -206,8 +218,8 @@ def _parse_selector(spec: Mapping[str, Any], problems: _Problems) -> dict[str, s
 def _valid_label_key(key: object) -> bool:
     if not isinstance(key, str) or not key:
         return False
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not formats.DNS_SUBDOMAIN_RE.fullmatch(prefix)):
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not formats.DNS_SUBDOMAIN_RE.fullmatch(prefix)):
         return False
     return bool(formats.LABEL_NAME_RE.fullmatch(name))
 
@@ -253,7 +265,8 @@ def _walk_metadata(value: Any, problems: _Problems) -> dict[str, Any]:
                      f"has more than {formats.MAX_METADATA_KEYS} entries")
     for key, item in value.items():
         path = f"spec.proxy.proxyMetadata.{key}"
-        if not isinstance(key, str) or not formats.ENV_NAME_RE.fullmatch(key):
+        if (not isinstance(key, str) or not formats.ENV_NAME_RE.fullmatch(key)
+                or len(key) > fields.MAX_STRING):
             problems.add(path, f"{key!r} is not a valid environment variable name")
         elif key == "ISTIO_META_DNS_CAPTURE":
             problems.add(path, "set spec.proxy.dnsCapture instead")
