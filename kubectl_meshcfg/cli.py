@@ -72,7 +72,8 @@ def make_scope(kwargs: dict[str, Any]) -> Scope:
     return scope
 
 
-def load(scope: Scope) -> Inventory:
+def load(scope: Scope, query: TargetQuery | None = None) -> Inventory:
+    """The inventory; live, `query` lets the loader read only the targets it names."""
     if scope.local:
         from .loader import load_inventory  # noqa: PLC0415
 
@@ -80,7 +81,7 @@ def load(scope: Scope) -> Inventory:
                               scope.istio_namespace)
     from .kube import load_live_inventory  # noqa: PLC0415 (the client is slow to import)
 
-    return load_live_inventory(scope)
+    return load_live_inventory(scope, query)
 
 
 def query_namespace(scope: Scope) -> str | None:
@@ -183,7 +184,7 @@ def _resolve_targets(scope: Scope, target: tuple[str, ...], selector: str | None
     kind, name = parse_target_args(target)
     query = TargetQuery(kind=kind, name=name, namespace=query_namespace(scope),
                         selector=parse_selector(selector) if selector else None)
-    inventory = load(scope)
+    inventory = load(scope, query)
     resolver = make_resolver(inventory, scope, precedence)
     return resolver.resolve_all(select_targets(inventory, query)), name is not None
 
@@ -226,6 +227,9 @@ def get(name: str | None, selector: str | None, fmt: str, **kwargs: Any) -> None
     else:
         docs = [dict(c.raw) for c in configs]
         click.echo(output.dump(output.as_list(docs, name is not None), fmt), nl=False)
+
+
+from . import live_cli  # noqa: E402,F401 (registers apply, delete, diff on `cli`)
 
 
 def main() -> None:

@@ -59,6 +59,28 @@ class ApiError(MeshcfgError):
     """The Kubernetes API refused or could not be reached; message is already one line."""
 
 
+# The API failures `kube.py` reports (each one line naming verb, resource, namespace, object;
+# all exit 1). Distinct types so that callers and tests can tell them apart.
+class Unreachable(ApiError):
+    """No connection to the API server (refused, timed out, TLS failure)."""
+
+
+class Unauthorized(ApiError):
+    """401: the credentials were rejected."""
+
+
+class Forbidden(ApiError):
+    """403: RBAC denied the verb on the resource in the namespace."""
+
+
+class ApplyConflict(ApiError):
+    """409: server-side apply conflicts with fields owned by another field manager."""
+
+
+class CrdMissing(ApiError):
+    """The SidecarProxyConfig CRD is not installed."""
+
+
 class CheckFound(Exception):
     """Not an error: lint/diff found something. Carries the exit code 3."""
 
