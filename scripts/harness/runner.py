@@ -208,16 +208,19 @@ class Scenario:
         path = f"/{'call-out' if a.outbound else 'delay'}/{a.request_seconds:g}"
         tasks = [asyncio.create_task(self.one_request(path)) for _ in range(a.requests)]
         n = a.requests
-        await loop.run_in_executor(None, lambda: self.app.wait_log(  # type: ignore[union-attr]
-            lambda r: r.get("event") == "request_started" and r.get("path") == path
-            and r.get("active", 0) >= n, 60 + n / 20))
+        if n:
+            await loop.run_in_executor(None, lambda: self.app.wait_log(  # type: ignore[union-attr]
+                lambda r: r.get("event") == "request_started" and r.get("path") == path
+                and r.get("active", 0) >= n, 60 + n / 20))
         kubelet = Kubelet(a.grace_seconds, native_sidecar=a.native_sidecar)
         log(f"deleting the pod: prestop={a.prestop} S={a.request_seconds} D={a.drain_seconds} "
             f"G={a.grace_seconds} requests={n}")
         stopping = loop.run_in_executor(None, kubelet.delete_pod, self.app, self.proxy)
-        done, pending = await asyncio.wait(tasks, timeout=a.grace_seconds + 20)
-        for t in pending:
-            t.cancel()
+        done: set[asyncio.Task[str]] = set()
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=a.grace_seconds + 20)
+            for t in pending:
+                t.cancel()
         await stopping
         seconds_to_exit = max(self.app.exited_at or 0, self.proxy.exited_at or 0)
         statuses = Counter(t.result() if t in done else "timeout" for t in tasks)

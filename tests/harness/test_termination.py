@@ -1,0 +1,121 @@
+"""Termination scenarios: the 503 reproduced (none, netstat) and removed (agent).
+
+Margins are generous but bounded: the machine may be busy (CI runs Go builds), and the
+kubelet rules (whole seconds, 2 s floor) are real, not scaled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from harness_scenarios import POLL
+
+pytestmark = pytest.mark.harness
+
+SLACK = 1.5  # scheduling + interpreter start-up under load
+
+
+def get(results: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    r = results[name]
+    assert "error" not in r, r
+    return r
+
+
+def test_none_reproduces_the_failure(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "none-long")
+    assert r["failed"] == 1 and r["statuses"] == {"503": 1}, r
+    assert r["envoy_killed_by_pilot_agent"]
+    assert r["proxy_exited_at"] < r["request_seconds"], r  # Envoy gone after ~D
+
+
+def test_agent_removes_the_failure(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-long")
+    S, D = r["request_seconds"], r["drain_seconds"]
+    assert r["succeeded"] == 1 and r["failed"] == 0, r
+    assert r["prestop_exit"] == 0
+    assert S - 0.1 <= r["prestop_seconds"] <= S + SLACK, r
+    assert r["seconds_to_exit"] <= S + D + 2 * SLACK, r
+    assert not r["proxy_killed"] and not r["app_killed"]
+    assert r["agent"]["msg"] == "drain_completed" and r["agent"]["peak"] >= 1
+    assert r["agent_in_container_log"], "JSON lines must reach the container log"
+
+
+def test_netstat_returns_while_requests_run(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "netstat-listener-closed")
+    assert r["prestop_exit"] == 0 and r["prestop_seconds"] < 1 + SLACK, r
+    assert r["failed"] == 1, r
+
+
+def test_netstat_holds_the_pod_until_sigkill(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "netstat-listener-open")
+    G = r["grace_seconds"]
+    assert r["succeeded"] == 1  # the request was short; the pod is what suffers
+    assert not r["prestop_finished"], r
+    assert G - 0.2 <= r["proxy_sigterm_at"] <= G + SLACK, r
+    assert r["proxy_grace_after_hook"] == 2  # kubelet's minimum window
+    assert r["proxy_killed"], r  # D=3 > 2: SIGKILL
+    assert r["seconds_to_exit"] >= G + 2 - 0.2, r
+
+
+def test_outbound_calls_during_shutdown(harness_results: dict[str, dict[str, Any]]) -> None:
+    ok = get(harness_results, "agent-outbound")
+    assert ok["succeeded"] == 1 and ok["term_call"] and ok["term_call"]["ok"], ok
+    assert ok["prestop_exit"] == 0
+    bad = get(harness_results, "none-outbound")
+    assert bad["failed"] == 1 and bad["term_call"] and not bad["term_call"]["ok"], bad
+
+
+def test_idle_keepalive_does_not_pin_the_pod(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-idle")
+    a = r["agent"]
+    assert r["prestop_exit"] == 0, r
+    assert a["outcome"].startswith("only idle keep-alive"), a
+    assert a["open"] >= 6  # app->proxy pool (3) + proxy->app pool (3), all idle
+    # minimum drain (1 s) plus two polls, plus interpreter start-up
+    assert r["prestop_seconds"] <= 1.0 + 2 * POLL + SLACK, r
+    assert r["proxy_exited_at"] <= 1.0 + 2 * POLL + r["drain_seconds"] + 2 * SLACK, r
+    assert not r["proxy_killed"]
+
+
+def test_idle_without_admin_stats_is_bounded(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-idle-no-stats")
+    G, D = r["grace_seconds"], r["drain_seconds"]
+    assert r["prestop_exit"] == 1, r
+    assert r["agent"]["adminStats"] == "unreachable-or-unused"
+    assert G - D - 2 - 0.2 <= r["prestop_seconds"] <= G - D - 2 + SLACK, r
+    assert not r["proxy_killed"], r  # pilot-agent still had its D
+
+
+def test_request_longer_than_grace(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-too-long")
+    G, D = r["grace_seconds"], r["drain_seconds"]
+    a = r["agent"]
+    assert r["prestop_exit"] == 1 and a["msg"] == "drain_timed_out", r
+    assert G - D - 2 - 0.2 <= r["prestop_seconds"] <= G - D - 2 + SLACK, r
+    assert {"direction": "inbound", "endpoint": ":8080", "count": 1} in a["stillOpen"], a
+    assert not r["proxy_killed"]  # the agent left pilot-agent its drain time
+    assert r["failed"] == 1  # unavoidable: the app itself is killed at G
+
+
+def test_grace_shorter_than_drain(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-grace-shorter-than-drain")
+    assert r["prestop_exit"] == 1 and r["prestop_seconds"] < SLACK, r
+    assert r["proxy_grace_after_hook"] == r["grace_seconds"]
+    assert r["seconds_to_exit"] <= r["grace_seconds"] + SLACK, r
+
+
+def test_a_thousand_connections(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-1000")
+    assert r["sent"] == 1000 and r["succeeded"] == 1000, r
+    assert r["prestop_exit"] == 0 and r["agent"]["peak"] >= 1000, r
+    assert r["prestop_seconds"] <= r["request_seconds"] + 2 * SLACK, r
+    bad = get(harness_results, "none-1000")
+    assert bad["failed"] == 1000, bad
+
+
+def test_native_sidecar(harness_results: dict[str, dict[str, Any]]) -> None:
+    for name in ("agent-native", "none-native"):
+        r = get(harness_results, name)
+        assert r["succeeded"] == 1, r
+        assert r["proxy_sigterm_at"] >= r["app_exited_at"], r
