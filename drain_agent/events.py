@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,8 @@ class EventReporter:
         self.pod_name = pod_name
         self.drain_id = drain_id
         self.pod_uid: str | None = None
+        # called by the worker before its first POST: may wait (bounded) for the pod's uid
+        self.before_first: Callable[[], str | None] | None = None
         self.log = log
         self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -99,10 +102,14 @@ class EventReporter:
 
     def _run(self) -> None:
         assert self.api is not None
+        if self.before_first is not None:
+            self.pod_uid = self.before_first() or self.pod_uid
         while True:
             ev = self._q.get()
             if ev is None:
                 return
+            if self.pod_uid and "uid" not in ev["involvedObject"]:
+                ev["involvedObject"]["uid"] = self.pod_uid
             reason = str(ev["reason"])
             try:
                 self.api.create_event(self.namespace, ev, timeout=self.api.timeout)

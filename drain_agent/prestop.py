@@ -185,9 +185,15 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
     if api is not None:
         watcher = PodWatcher(api, cfg, deadline, log)
         watcher.start()
-        # the uid makes the events show under the pod; never wait long for it
-        watcher.first.wait(min(cfg.api_timeout, 0.5))
-        reporter.pod_uid = watcher.uid
+        w = watcher
+
+        def pod_uid() -> str | None:
+            # the uid makes the events show under the pod; the events thread waits for
+            # it a little, the drain never does
+            w.first.wait(cfg.api_timeout)
+            return w.uid
+
+        reporter.before_first = pod_uid
 
     admin = EnvoyAdmin(cfg.admin_url, cfg.admin_timeout)
     census = census_mod.Census(
@@ -260,8 +266,6 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
                 )
                 code = EXIT_DRAINED
                 break
-        if watcher is not None and watcher.uid and not reporter.pod_uid:
-            reporter.pod_uid = watcher.uid
         left = deadline.remaining(now)
         if left <= 0:
             outcome, code = "deadline reached", EXIT_TIMED_OUT
@@ -306,7 +310,8 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
             f"({describe_open(res)}){extra}",
             warning=True,
         )
-    reporter.close(flush_timeout=min(0.6, max(0.2, deadline.remaining() + reserve - 1.0)))
+    # best effort: a slow or absent API delays the exit by at most half a second
+    reporter.close(flush_timeout=min(0.5, max(0.2, deadline.remaining() + reserve - 1.0)))
     if watcher is not None:
         watcher.stop.set()
     admin.close()

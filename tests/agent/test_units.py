@@ -1,0 +1,111 @@
+"""Pure pieces of the agent: durations, ports, addresses, stats, events, deadlines."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from drain_agent import procnet
+from drain_agent.census import parse_ports
+from drain_agent.deadline import Deadline, parse_duration, parse_timestamp
+from drain_agent.envoy_admin import in_flight, parse_stats
+from drain_agent.events import MAX_MESSAGE, EventReporter, truncate
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("5s", 5.0), ("1m30s", 90.0), ("500ms", 0.5), ("2", 2.0), ("0.25", 0.25), ("1h", 3600.0),
+     ("1.5s", 1.5), ("0s", 0.0)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5x", "-1", "s", "5s5"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@given(st.integers(0, 10**6), st.integers(0, 999))
+def test_parse_duration_go_spelling(s: int, ms: int) -> None:
+    assert parse_duration(f"{s}s{ms}ms") == pytest.approx(s + ms / 1000)
+
+
+def test_parse_ports() -> None:
+    assert parse_ports("15000-15002, 8080") == {15000, 15001, 15002, 8080}
+    assert parse_ports("") == frozenset()
+    for bad in ("0", "70000", "9-3", "x"):
+        with pytest.raises(ValueError):
+            parse_ports(bad)
+
+
+@given(st.ip_addresses(v=4))
+def test_v4_roundtrip(ip: object) -> None:
+    v4, v6 = procnet.encode_v4(str(ip))
+    assert procnet.decode_addr(socket.AF_INET, v4) == str(ip)
+    assert procnet.decode_addr(socket.AF_INET6, v6) == str(ip)
+
+
+def test_decode_kernel_spelling() -> None:
+    # as printed by /proc/net/tcp{,6} on x86_64
+    assert procnet.decode_addr(socket.AF_INET, "0100007F") == "127.0.0.1"
+    assert procnet.decode_addr(socket.AF_INET6, "00000000000000000000000001000000") == "::1"
+    assert procnet.encode_v4("127.0.0.6")[0] == "0600007F"
+    assert procnet.port_hex(8080) == "1F90"
+
+
+def test_parse_line() -> None:
+    line = ("   0: 0100007F:1F90 0600007F:A1B2 01 00000000:00000000 00:00000000 00000000  "
+            "1000        0 12345 1 0000000000000000 20 4 30 10 -1")
+    s = procnet.parse_line(socket.AF_INET, line)
+    assert s is not None
+    assert (s.local_port, s.remote_addr, s.state, s.uid, s.inode) == (
+        "1F90", "0600007F", "01", 1000, "12345")
+
+
+def test_in_flight_from_stats() -> None:
+    stats = parse_stats(
+        "http.inbound_0.0.0.0_8080.downstream_rq_active: 2\n"
+        "http.inbound_0.0.0.0_8080.downstream_cx_active: 5\n"
+        "http.outbound_0.0.0.0_80.downstream_rq_active: 1\n"
+        "http.outbound_0.0.0.0_80.downstream_cx_active: 1\n"
+        "listener.0.0.0.0_15006.downstream_cx_active: 9\n"  # 4 of them TCP proxy
+        "listener.127.0.0.1_15001.downstream_cx_active: 1\n"
+        "listener.admin.downstream_cx_active: 1\n"
+        "http.admin.downstream_rq_active: 1\n"
+        "garbage line\n"
+    )
+    assert in_flight(stats) == 2 + 1 + 4
+    assert in_flight(parse_stats("http.x.downstream_rq_active: 0\n")) == 0
+
+
+def test_event_message_is_bounded() -> None:
+    assert truncate("x" * 5000) == "x" * (MAX_MESSAGE - 3) + "..."
+    rep = EventReporter(None, "ns", "web-0", "drain-1")
+    ev = rep.build("DrainTimedOut", "y" * 3000, warning=True)
+    assert len(ev["message"]) == MAX_MESSAGE and ev["type"] == "Warning"
+    assert ev["metadata"]["name"] == "web-0.drain-1.draintimedout"
+    assert ev["involvedObject"] == {"apiVersion": "v1", "kind": "Pod", "namespace": "ns",
+                                    "name": "web-0"}
+    assert not rep.enabled
+
+
+def test_deadline_from_api_only_moves_earlier_after_the_first() -> None:
+    now = time.monotonic()
+    d = Deadline(now, grace_seconds=30, reserve_seconds=3)
+    assert d.source == "grace-period" and d.remaining(now) == pytest.approx(27)
+    d.set_from_api(time.time() + 60)  # the API is the truth, even when later
+    assert d.source == "deletionTimestamp" and d.remaining() == pytest.approx(57, abs=0.1)
+    d.set_from_api(time.time() + 90)  # later again: ignored
+    assert d.remaining() == pytest.approx(57, abs=0.1)
+    d.set_from_api(time.time() + 10)  # a shorter grace later: earlier
+    assert d.remaining() == pytest.approx(7, abs=0.1)
+
+
+def test_parse_timestamp() -> None:
+    assert parse_timestamp("2026-01-02T03:04:05Z") == 1767323045.0
