@@ -71,6 +71,14 @@ def test_only_limits_drop_the_requests(istio_injector: Injector, make_pod: PodFa
         "limits": {"cpu": "3", "memory": "2Gi"}}
 
 
+def test_requests_above_limits_are_not_checked_by_the_injector(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    pod = one(istio_injector, make_pod({"sidecar.istio.io/proxyCPU": "3",
+                                        "sidecar.istio.io/proxyCPULimit": "1"}))
+    assert istio_injector.resources(istio_injector.proxy(pod)) == {
+        "requests": {"cpu": "3"}, "limits": {"cpu": "1"}}
+
+
 def test_all_four_resource_annotations_set_exactly_those_on_proxy_and_init(
         istio_injector: Injector, make_pod: PodFactory) -> None:
     pod = one(istio_injector, make_pod(ALL_FOUR))
@@ -149,6 +157,27 @@ def test_invalid_proxy_config_annotation_fails_injection(
         istio_injector.inject(make_pod({"proxy.istio.io/config": "concurrency: many"}))
 
 
+@pytest.mark.parametrize("annotation, message", [
+    ('holdApplicationUntilProxyStarts: "true"', "cannot unmarshal string into Go value of type bool"),
+    ("proxyMetadata: {ISTIO_META_DNS_CAPTURE: true}", "cannot unmarshal bool"),
+    ("terminationDrainDuration: 15", "cannot unmarshal number"),
+    ("privateKeyProvider: {cryptomb: {pollDelay: 0s}}", "pollDelay must be non zero"),
+])
+def test_proxy_config_values_of_the_wrong_type_fail_injection(
+        istio_injector: Injector, make_pod: PodFactory, annotation: str, message: str) -> None:
+    with pytest.raises(InjectorError, match=message):
+        istio_injector.inject(make_pod({"proxy.istio.io/config": annotation}))
+
+
+def test_proxy_config_lenient_parsing(istio_injector: Injector, make_pod: PodFactory) -> None:
+    # a quoted integer is accepted for concurrency ...
+    quoted = one(istio_injector, make_pod({"proxy.istio.io/config": 'concurrency: "3"'}))
+    assert istio_injector.proxy_config(quoted)["concurrency"] == 3
+    # ... and an unknown field is silently dropped, the rest still applies
+    unknown = one(istio_injector, make_pod({"proxy.istio.io/config": "bogus: 1\nconcurrency: 4"}))
+    assert istio_injector.proxy_config(unknown) == {"concurrency": 4}
+
+
 def test_mesh_default_config_is_merged_under_the_annotation(
         istio_injector: Injector, make_pod: PodFactory) -> None:
     mesh = istio_injector.with_mesh({"defaultConfig": {
@@ -223,6 +252,30 @@ def test_invalid_port_annotation_fails_injection(
         istio_injector.inject(make_pod({"traffic.sidecar.istio.io/excludeInboundPorts": "http"}))
 
 
+def test_invalid_cidr_annotation_fails_injection(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    with pytest.raises(InjectorError, match="excludeOutboundIPRanges"):
+        istio_injector.inject(make_pod(
+            {"traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.0.0.0/33"}))
+
+
+def test_empty_include_lists_switch_capture_off(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    pod = one(istio_injector, make_pod({
+        "traffic.sidecar.istio.io/includeInboundPorts": "",
+        "traffic.sidecar.istio.io/includeOutboundIPRanges": "",
+    }))
+    flags = istio_injector.capture_args(pod)
+    assert flags["-b"] == ""
+    assert flags["-i"] == ""
+
+
+def test_spaces_in_exclude_inbound_ports_are_dropped(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    pod = one(istio_injector, make_pod({"traffic.sidecar.istio.io/excludeInboundPorts": "80, 90"}))
+    assert istio_injector.capture_args(pod)["-d"] == "15090,15021,80,90,15020"
+
+
 # --- (d) istio-proxy / istio-init overrides -----------------------------------------
 
 
@@ -256,6 +309,33 @@ def test_istio_proxy_override_is_strategic_merged(
     # the injector records the override so that re-injection can re-apply it
     recorded = json.loads(istio_injector.pod_annotations(pod)["proxy.istio.io/overrides"])
     assert recorded["containers"][0]["name"] == "istio-proxy"
+
+
+def test_istio_proxy_override_resources_merge_key_by_key_and_leave_init_alone(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    pod = one(istio_injector, make_pod(containers=[
+        {"name": "app", "image": "registry.example/app:1"},
+        {"name": "istio-proxy", "image": "auto", "resources": {"limits": {"cpu": "3"}}},
+    ]))
+    assert istio_injector.resources(istio_injector.proxy(pod)) == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "3", "memory": "1Gi"},
+    }
+    assert istio_injector.resources(istio_injector.init(pod)) == CHART_DEFAULT_RESOURCES
+
+
+def test_explicit_image_in_override_replaces_the_injected_image(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    pod = one(istio_injector, make_pod(
+        containers=[{"name": "app", "image": "registry.example/app:1"},
+                    {"name": "istio-proxy", "image": "registry.example/proxy:1"}],
+        init_containers=[{"name": "istio-init", "resources": {"limits": {"cpu": "100m"}}}],
+    ))
+    assert istio_injector.proxy(pod)["image"] == "registry.example/proxy:1"
+    # an override without image (or with "auto") keeps the injected one
+    assert istio_injector.init(pod)["image"] != ""
+    assert istio_injector.init(pod)["image"] == one(istio_injector, make_pod()) \
+        ["spec"]["initContainers"][0]["image"]
 
 
 def test_istio_init_override_sets_the_init_resources(
@@ -303,6 +383,14 @@ def test_log_level_annotations_become_istio_proxy_args(
     assert istio_injector.flag_value(proxy, "--proxyLogLevel") == "debug"
     assert istio_injector.flag_value(proxy, "--proxyComponentLogLevel") == \
         "misc:error,upstream:debug"
+
+
+def test_log_levels_are_not_validated(istio_injector: Injector, make_pod: PodFactory) -> None:
+    pod = one(istio_injector, make_pod({"sidecar.istio.io/logLevel": "bogus",
+                                        "sidecar.istio.io/componentLogLevel": "also-bogus"}))
+    proxy = istio_injector.proxy(pod)
+    assert istio_injector.flag_value(proxy, "--proxyLogLevel") == "bogus"
+    assert istio_injector.flag_value(proxy, "--proxyComponentLogLevel") == "also-bogus"
 
 
 # --- (f) holdApplicationUntilProxyStarts and lifecycle ----------------------------------
@@ -399,6 +487,31 @@ def test_native_sidecar_mode_moves_istio_proxy_to_init_containers(
     # the override written under containers is moved to the native sidecar
     assert native.container_names(overridden) == ["app"]
     assert native.lifecycle(native.proxy(overridden)) == {"preStop": prestop}
+
+
+def test_init_container_order_for_an_agent_installer(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    installer = {"name": "meshcfg-drain-install", "image": "registry.example/drain:1",
+                 "command": ["cp", "/meshcfg-drain", "/meshcfg/"],
+                 "volumeMounts": [{"name": "meshcfg-bin", "mountPath": "/meshcfg"}]}
+    manifest = make_pod(
+        containers=[{"name": "app", "image": "registry.example/app:1"},
+                    {"name": "istio-proxy", "image": "auto",
+                     "volumeMounts": [{"name": "meshcfg-bin", "mountPath": "/meshcfg"}]}],
+        init_containers=[installer],
+        spec={"volumes": [{"name": "meshcfg-bin", "emptyDir": {}}]},
+    )
+    classic = one(istio_injector, manifest)
+    # classic sidecar: istio-init is moved last, so user init containers run un-captured
+    assert istio_injector.container_names(classic, "initContainers") == \
+        ["meshcfg-drain-install", "istio-init"]
+    native = istio_injector.with_native_sidecars()
+    pod = one(native, manifest)
+    # native sidecar: istio-init, then istio-proxy, then the user's init containers
+    assert native.container_names(pod, "initContainers") == \
+        ["istio-init", "istio-proxy", "meshcfg-drain-install"]
+    mounts = {m["name"] for m in native.proxy(pod)["volumeMounts"]}
+    assert "meshcfg-bin" in mounts
 
 
 # --- (g) workloads --------------------------------------------------------------------
