@@ -1,0 +1,72 @@
+"""Shared fixtures. Cluster fixtures start nothing unless a test requests them.
+
+``kube_cluster`` (session scope) -- a real Kubernetes control plane: etcd, kube-apiserver
+(RBAC, ServiceAccount tokens) and kube-controller-manager (namespace, garbage-collector,
+serviceaccount, serviceaccount-token, deployment, replicaset controllers). No scheduler and
+no kubelet: pods stay Pending, and pods bound with ``spec.nodeName`` are never removed by
+a kubelet after a graceful delete (their ``deletionTimestamp`` stays set).
+
+* If ``$KUBECONFIG`` is set and its cluster answers ``/readyz``, that cluster is used
+  (flattened into a private kubeconfig) and never stopped.
+* Otherwise ``scripts/testcluster up`` runs once (building the binaries on the first run,
+  which takes tens of minutes; run ``scripts/testcluster build`` beforehand to watch it).
+  If the fixture started the cluster, it runs ``scripts/testcluster down`` at session end;
+  a cluster that was already up is reused and left running.
+
+The returned ``clusterlib.KubeCluster`` has:
+
+* ``kubeconfig`` (Path, admin), ``server`` (https URL), ``ca_file`` (Path),
+  ``kubectl_bin`` (Path of the same-version kubectl), ``env`` (os.environ + KUBECONFIG);
+* ``kubectl(*args, input=None, check=True, kubeconfig=None, timeout=120)`` ->
+  ``subprocess.CompletedProcess[str]`` (raises AssertionError on failure when check);
+* ``get_json(*args)``, ``exists(*args)``;
+* ``service_account_token(namespace, name, duration="1h")`` -> bound token (TokenRequest),
+  creating the ServiceAccount if missing;
+* ``kubeconfig_for_token(token, namespace)`` -> Path of a kubeconfig using only that token;
+* ``create_namespace(prefix)`` / ``delete_namespace(name)``.
+
+``test_namespace`` (function scope) -- a fresh uniquely named namespace (its ``default``
+ServiceAccount already exists, so pods can be created); deleted afterwards without waiting
+(bound pods in it are force-deleted first). Requires ``kube_cluster``.
+
+``clusterlib.poll(condition, timeout, what=...)`` waits for a condition instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clusterlib import (
+    KubeCluster,
+    cluster_running,
+    from_env_kubeconfig,
+    from_testcluster,
+    reachable,
+    run_testcluster,
+)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    kubectl_bin = Path(run_testcluster("bin", "kubectl"))
+    env_config = os.environ.get("KUBECONFIG", "")
+    if env_config and reachable(env_config, kubectl_bin):
+        yield from_env_kubeconfig(env_config, kubectl_bin)
+        return
+    started_here = not cluster_running()
+    kubeconfig = Path(run_testcluster("up"))
+    try:
+        yield from_testcluster(kubeconfig, kubectl_bin)
+    finally:
+        if started_here:
+            run_testcluster("down")
+
+
+@pytest.fixture
+def test_namespace(kube_cluster: KubeCluster) -> Iterator[str]:
+    name = kube_cluster.create_namespace()
+    yield name
+    kube_cluster.delete_namespace(name)
