@@ -479,7 +479,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         text = sys.stdin.read() if ns.filename == "-" else Path(ns.filename).read_text()
         sys.stdout.write(inj.inject_text(text))
         return 0
-    except InjectorError as exc:
+    except (InjectorError, OSError) as exc:
         print(f"istio-inject: {exc}", file=sys.stderr)
         return 1
 
