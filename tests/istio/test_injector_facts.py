@@ -9,13 +9,15 @@ proves it; keep the two in step.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .injector import Injector, InjectorError
+from .injector import Injector, InjectorError, istio_version
 
 pytestmark = pytest.mark.istio
 
@@ -43,6 +45,22 @@ def proxy_config_annotation(**fields: Any) -> dict[str, str]:
 
 def one(inj: Injector, manifest: dict[str, Any]) -> dict[str, Any]:
     return inj.inject_one(manifest)
+
+
+def test_inputs_are_the_pinned_charts_own_config_maps(istio_injector: Injector) -> None:
+    version = istio_version()
+    gomodcache = subprocess.run(["go", "env", "GOMODCACHE"], check=True, capture_output=True,
+                                text=True).stdout.strip()
+    chart = (Path(gomodcache) / f"istio.io/istio@{version}" / "manifests/charts/istio-control"
+             / "istio-discovery/files/injection-template.yaml")
+    config = yaml.safe_load(istio_injector.inputs.config.read_text())
+    assert config["templates"]["sidecar"].strip() == chart.read_text().strip()
+    assert config["policy"] == "enabled"
+    values = json.loads(istio_injector.inputs.values.read_text())
+    assert values["global"]["proxy"]["resources"]["limits"] == {"cpu": "2000m", "memory": "1024Mi"}
+    mesh = istio_injector.inputs.mesh_config()
+    assert mesh["rootNamespace"] == "istio-system"
+    assert "discoveryAddress" in mesh["defaultConfig"]
 
 
 # --- (a) resources ------------------------------------------------------------------
