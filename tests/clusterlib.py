@@ -29,11 +29,6 @@ def run_testcluster(*args: str) -> str:
     return (out.strip().splitlines() or [""])[-1]
 
 
-def cluster_running() -> bool:
-    return subprocess.run([str(TESTCLUSTER), "status"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
-
-
 def poll(condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2,
          what: str = "condition") -> Any:
     """Return condition()'s first truthy value; fail after `timeout` seconds."""

@@ -8,10 +8,11 @@ a kubelet after a graceful delete (their ``deletionTimestamp`` stays set).
 
 * If ``$KUBECONFIG`` is set and its cluster answers ``/readyz``, that cluster is used
   (flattened into a private kubeconfig) and never stopped.
-* Otherwise ``scripts/testcluster up`` runs once (building the binaries on the first run,
-  which takes tens of minutes; run ``scripts/testcluster build`` beforehand to watch it).
-  If the fixture started the cluster, it runs ``scripts/testcluster down`` at session end;
-  a cluster that was already up is reused and left running.
+* Otherwise ``scripts/testcluster up --hold PID`` runs once (building the binaries on the
+  first run, which takes tens of minutes; run ``scripts/testcluster build`` beforehand to
+  watch it), and ``scripts/testcluster release PID`` at session end: that stops the cluster
+  only if a test session started it and no other session still uses it. A cluster started
+  by hand (``scripts/testcluster up``) is reused and left running.
 
 The returned ``clusterlib.KubeCluster`` has:
 
@@ -41,7 +42,6 @@ from pathlib import Path
 import pytest
 from clusterlib import (
     KubeCluster,
-    cluster_running,
     from_env_kubeconfig,
     from_testcluster,
     reachable,
@@ -56,13 +56,11 @@ def kube_cluster() -> Iterator[KubeCluster]:
     if env_config and reachable(env_config, kubectl_bin):
         yield from_env_kubeconfig(env_config, kubectl_bin)
         return
-    started_here = not cluster_running()
-    kubeconfig = Path(run_testcluster("up"))
+    kubeconfig = Path(run_testcluster("up", "--hold", str(os.getpid())))
     try:
         yield from_testcluster(kubeconfig, kubectl_bin)
     finally:
-        if started_here:
-            run_testcluster("down")
+        run_testcluster("release", str(os.getpid()))
 
 
 @pytest.fixture
