@@ -87,13 +87,14 @@ def _with_help(schema: Schema, help_text: str) -> Schema:
 
 def quantity_schema(help_text: str = "") -> Schema:
     return _with_help({
-        "x-kubernetes-int-or-string": True,
-        "anyOf": [{"type": "integer"}, {"type": "string", "maxLength": MAX_QUANTITY}],
+        "x-kubernetes-int-or-string": True, "maxLength": MAX_QUANTITY,
         "x-kubernetes-validations": [
-            _rule("type(self) == int || isQuantity(self)",
+            # isQuantity alone accepts "m", "Gi" or "." (as zero): require a number
+            _rule("type(self) == int || (isQuantity(self) && "
+                  r"self.matches(r'^[+-]?(?:[0-9]|\.[0-9])'))",
                   "must be a Kubernetes quantity such as 500m, 2 or 1Gi"),
             _rule("type(self) == int ? self >= 0 : (!isQuantity(self) || "
-                  "quantity(self).sign() >= 0)", "must not be negative"),
+                  "quantity(self).compareTo(quantity('0')) >= 0)", "must not be negative"),
         ],
     }, help_text)
 
@@ -174,8 +175,7 @@ def object_schema(properties: dict[str, Schema], required: list[str] | None = No
 
 def port_ref_schema() -> Schema:
     return {
-        "x-kubernetes-int-or-string": True,
-        "anyOf": [{"type": "integer"}, {"type": "string", "maxLength": MAX_PORT_NAME}],
+        "x-kubernetes-int-or-string": True, "maxLength": MAX_PORT_NAME,
         "x-kubernetes-validations": [_rule(
             "type(self) == int ? (self >= 1 && self <= 65535) : "
             f"(size(self) <= {MAX_PORT_NAME} && "

@@ -32,14 +32,15 @@ _DURATION_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m"
 COMPONENT_LOG_RE = re.compile(r"^[a-z_0-9]+:[a-z]+(?:,[a-z_0-9]+:[a-z]+)*$")
 LABEL_VALUE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+# As Kubernetes' IsDNS1123Subdomain: 253 characters in all, no per-label length limit.
+_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 DNS_SUBDOMAIN_RE = re.compile(rf"^{_DNS_LABEL}(?:\.{_DNS_LABEL})*$")
 ENV_NAME_RE = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 _PORT_RE = re.compile(r"[1-9][0-9]{0,4}")   # ASCII digits, no leading zero
 
 MAX_PORT_LIST = 1024      # characters; bounds the CEL cost of the list rules
-MAX_CIDR_LIST = 4096
+MAX_CIDR_LIST = 2048
 MAX_PORTS = 128
 MAX_CIDRS = 128
 MAX_QUANTITY = 64         # characters

@@ -108,6 +108,44 @@ def value_cases() -> list[Case]:
 
 
 @dataclass(frozen=True)
+class Group:
+    """One value of a block placed at every path of the block, in one document (fewer
+    documents for the API server; every path must still be named when it is bad)."""
+
+    block: str
+    paths: tuple[str, ...]
+    value: Any
+    good: bool
+    index: int
+    document: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        shown = repr(self.value)
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        return f"{self.block}:{'good' if self.good else 'bad'}{self.index}={shown}"
+
+    @property
+    def names_object(self) -> bool:
+        return "metadata.name" in self.paths
+
+
+def value_groups() -> list[Group]:
+    data = load_values()
+    groups = []
+    for block, spec in data["formats"].items():
+        paths = tuple(spec["paths"])
+        for good in (True, False):
+            for index, value in enumerate(spec["good" if good else "bad"] or []):
+                doc = data["base"]
+                for path in paths:
+                    doc = place(doc, path, value)
+                groups.append(Group(block, paths, value, good, index, doc))
+    return groups
+
+
+@dataclass(frozen=True)
 class BadDocument:
     path: Path
     fragments: tuple[str, ...]    # each must appear in the one error line

@@ -1,0 +1,203 @@
+"""The generated CRD on a real kube-apiserver: it is accepted (CEL cost budget included), and
+a plain `kubectl apply` agrees with the Python validation on every corpus value.
+
+All documents go through one `kubectl apply --dry-run=server` (kubectl's default
+`--validate=strict`, so unknown fields are errors, not silently pruned). Values are sent as
+JSON so that the server sees exactly the value the Python validation saw.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clusterlib import KubeCluster, poll
+from corpuslib import Group, bad_documents, value_groups
+
+from kubectl_meshcfg import crd
+from kubectl_meshcfg.errors import InvalidInput
+from kubectl_meshcfg.model import API_GROUP, Origin, parse_config
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = ROOT / crd.MANIFEST_PATH
+_CHUNK_START = re.compile(r"^(Error from server|error:|resource mapping not found|Error )")
+
+
+@pytest.fixture(scope="module")
+def installed_crd(kube_cluster: KubeCluster) -> KubeCluster:
+    """Install (or update) the committed CRD; the server itself checks it is structural and
+    that every CEL rule fits the cost budget, else this apply fails."""
+    kube_cluster.kubectl("apply", "-f", str(MANIFEST))
+    kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                         f"crd/{crd.CRD_NAME}")
+
+    def served() -> bool:
+        proc = kube_cluster.kubectl("get", "sidecarproxyconfigs", "-A", check=False)
+        return proc.returncode == 0
+
+    poll(served, timeout=30, what="the SidecarProxyConfig resource to be served")
+    return kube_cluster
+
+
+def error_chunks(stderr: str) -> list[str]:
+    """kubectl's stderr split into one text per reported error."""
+    chunks: list[str] = []
+    for line in stderr.splitlines():
+        if _CHUNK_START.match(line) or not chunks:
+            chunks.append(line)
+        else:
+            chunks[-1] += "\n" + line
+    return chunks
+
+
+def accepted_names(stdout: str) -> set[str]:
+    pattern = re.compile(rf"^sidecarproxyconfig\.{re.escape(API_GROUP)}/(\S+) "
+                         r"(?:created|configured|unchanged)")
+    return {m.group(1) for line in stdout.splitlines() if (m := pattern.match(line))}
+
+
+def apply_dry_run(cluster: KubeCluster, namespace: str, docs: list[dict[str, Any]],
+                  processes: int = 8) -> tuple[set[str], list[str]]:
+    """`kubectl apply --dry-run=server` of every document (in a few parallel kubectl
+    processes, each sending one stream); the names it accepted and its errors."""
+    def run(part: list[dict[str, Any]]) -> tuple[str, str]:
+        stream = "\n".join(json.dumps(doc, ensure_ascii=False) for doc in part)
+        proc = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                               input=stream, check=False, timeout=300)
+        return proc.stdout, proc.stderr
+
+    parts = [docs[i::processes] for i in range(processes)]
+    with ThreadPoolExecutor(processes) as pool:
+        results = list(pool.map(run, parts))
+    accepted = set().union(*(accepted_names(out) for out, _ in results))
+    return accepted, [chunk for _, err in results for chunk in error_chunks(err)]
+
+
+def _named(chunk: str, name: str) -> bool:
+    return f'"{name}" is invalid' in chunk or f'name: "{name}"' in chunk
+
+
+def _mentions(chunk: str, path: str) -> bool:
+    """Does a server error name this field? (A wrong apiVersion fails in kubectl's mapping
+    of the kind, before the server sees the object.)"""
+    if path in ("apiVersion", "kind") and "no matches for kind" in chunk:
+        return True
+    return f"{path}:" in chunk or f'"{path}"' in chunk or f"{path}." in chunk
+
+
+def test_crd_is_accepted_and_served(installed_crd: KubeCluster) -> None:
+    got = installed_crd.get_json("crd", crd.CRD_NAME)
+    assert got["spec"]["names"]["shortNames"] == ["spc"]
+    conditions = {c["type"]: c["status"] for c in got["status"]["conditions"]}
+    assert conditions.get("Established") == "True"
+    assert conditions.get("NamesAccepted") == "True"
+    columns = [c["name"] for c in got["spec"]["versions"][0]["additionalPrinterColumns"]]
+    assert columns == ["Selector", "Precedence", "Drain", "Age"]
+
+
+def test_server_and_python_agree_on_every_corpus_value(installed_crd: KubeCluster,
+                                                       test_namespace: str) -> None:
+    groups = value_groups()
+    by_name: dict[str, Group] = {}
+    docs = []
+    for i, group in enumerate(groups):
+        doc = copy.deepcopy(group.document)
+        if not group.names_object:
+            doc["metadata"]["name"] = f"c-{i:04d}"
+        by_name[str(doc["metadata"]["name"])] = group
+        docs.append(doc)
+        assert python_accepts(doc) == group.good, group.id
+    assert len(by_name) == len(groups)
+    accepted, chunks = apply_dry_run(installed_crd, test_namespace, docs)
+
+    wrongly_rejected = [g.id for n, g in by_name.items() if g.good and n not in accepted]
+    wrongly_accepted = [g.id for n, g in by_name.items() if not g.good and n in accepted]
+    assert not wrongly_rejected, f"server rejects values Python accepts: {wrongly_rejected}"
+    assert not wrongly_accepted, f"server accepts values Python rejects: {wrongly_accepted}"
+
+    # Every rejection names every field: through the object's name where the server's
+    # message carries it, else (strict decoding, kind mapping) one nameless error per group.
+    nameless = [chunk for chunk in chunks if not any(_named(chunk, n) for n in by_name)]
+    unmatched = []
+    for name, group in by_name.items():
+        if group.good:
+            continue
+        mine = [chunk for chunk in chunks if _named(chunk, name)]
+        if not mine:
+            hit = next((c for c in nameless if all(_mentions(c, p) for p in group.paths)),
+                       None)
+            if hit is not None:
+                nameless.remove(hit)
+                mine = [hit]
+        if not all(any(_mentions(chunk, path) for chunk in mine) for path in group.paths):
+            unmatched.append((group.id, mine))
+    assert not unmatched, f"server errors that do not name the field: {unmatched}"
+    assert not nameless, f"errors for no corpus case: {nameless}"
+
+
+def python_accepts(doc: dict[str, Any]) -> bool:
+    try:
+        parse_config(doc, Origin("corpus", 1), "default")
+    except InvalidInput:
+        return False
+    return True
+
+
+def test_every_bad_document_is_rejected_by_plain_kubectl_apply(
+        installed_crd: KubeCluster, test_namespace: str) -> None:
+    """The whole-document corpus as users would apply it (YAML files, kubectl's own parser):
+    only the documents named valid-* are accepted, and kubectl's error for each file names
+    the field the Python error names."""
+    docs = bad_documents()
+    args = [arg for doc in docs for arg in ("-f", str(doc.path))]
+    proc = installed_crd.kubectl("apply", "--dry-run=server", "-n", test_namespace, *args,
+                                 check=False, timeout=120)
+    assert proc.returncode != 0
+    accepted = accepted_names(proc.stdout)
+    assert accepted and all(name.startswith("valid-") for name in accepted), accepted
+
+    # kubectl names the file in every error; cut stderr at each file name
+    paths = sorted((str(doc.path) for doc in docs), key=len, reverse=True)
+    marks = sorted((m.start(), path) for path in paths
+                   for m in re.finditer(re.escape(path), proc.stderr))
+    texts: dict[str, str] = {}
+    for i, (start, path) in enumerate(marks):
+        stop = marks[i + 1][0] if i + 1 < len(marks) else len(proc.stderr)
+        texts[path] = texts.get(path, "") + proc.stderr[start:stop]
+    missing = []
+    for doc in docs:
+        text = texts.get(str(doc.path), "")
+        fields = [f.strip(": ") for f in doc.fragments if f.startswith(": ")]
+        if not text or not all(_server_names(text, field) for field in fields):
+            missing.append((doc.id, fields, text))
+    assert not missing, missing
+
+
+def _server_names(text: str, field: str) -> bool:
+    if field == "metadata.name":
+        return "name may not be empty" in text or "metadata.name" in text
+    return _mentions(text, field) or (
+        field.startswith("spec.proxy.proxyMetadata.") and "spec.proxy.proxyMetadata" in text)
+
+
+def test_unknown_fields_are_pruned_without_strict_validation(installed_crd: KubeCluster,
+                                                              test_namespace: str) -> None:
+    """Documents the default: strict validation rejects unknown fields; a client that turns
+    it off gets them dropped silently (a structural schema prunes)."""
+    doc = {"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
+           "metadata": {"name": "pruned"}, "spec": {"proxy": {"concurency": 2}}}
+    strict = installed_crd.kubectl("apply", "--dry-run=server", "-n", test_namespace,
+                                   "-f", "-", input=json.dumps(doc), check=False)
+    assert strict.returncode != 0
+    assert 'unknown field "spec.proxy.concurency"' in strict.stderr
+    lax = installed_crd.kubectl("apply", "--dry-run=server", "--validate=false", "-n",
+                                test_namespace, "-f", "-", "-o", "json", input=json.dumps(doc))
+    assert json.loads(lax.stdout)["spec"] == {"proxy": {}}
+
