@@ -71,7 +71,9 @@ def parse_quantity(text: str) -> Decimal | None:
 
 def check_quantity(value: object) -> str | None:
     text = scalar_text(value)
-    if text is None or isinstance(value, float) and not value.is_integer():
+    # a float reaches the API server as JSON: an integer only when integral and < 1e21
+    if text is None or isinstance(value, float) and not (
+            value.is_integer() and abs(value) < 1e21):
         return "must be a Kubernetes quantity such as 500m or 1Gi (quote fractions: \"1.5\")"
     if len(text) > MAX_QUANTITY:
         return f"is longer than {MAX_QUANTITY} characters"

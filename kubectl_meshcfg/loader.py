@@ -9,13 +9,13 @@ from typing import Any
 
 import yaml
 
-from . import model
+from . import kubeyaml, model
 from .errors import InvalidInput, Location, MeshcfgError
 from .inventory import Inventory
 from .model import Origin
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader: Any = kubeyaml.Loader     # scalars as kubectl reads them (see kubeyaml)
 
 Document = tuple[Origin, Any]
 

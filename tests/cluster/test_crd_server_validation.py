@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from clusterlib import KubeCluster, poll
-from corpuslib import Group, bad_documents, value_groups
+from corpuslib import CORPUS, Group, bad_documents, value_groups
 
-from kubectl_meshcfg import crd
+from kubectl_meshcfg import crd, loader
 from kubectl_meshcfg.errors import InvalidInput
 from kubectl_meshcfg.model import API_GROUP, Origin, parse_config
 
@@ -201,3 +202,40 @@ def test_unknown_fields_are_pruned_without_strict_validation(installed_crd: Kube
                                 test_namespace, "-f", "-", "-o", "json", input=json.dumps(doc))
     assert json.loads(lax.stdout)["spec"] == {"proxy": {}}
 
+
+
+def _flow(path: str, raw: str) -> str:
+    """`a.b.c` and a raw scalar as nested flow mappings: {a: {b: {c: RAW}}} (spec level)."""
+    text = raw
+    for part in reversed(path.split(".")[1:]):
+        text = f"{{{part}: {text}}}"
+    return text
+
+
+def test_yaml_scalars_read_as_kubectl_reads_them(installed_crd: KubeCluster,
+                                                 test_namespace: str) -> None:
+    """Unquoted scalars (y, 1e3, 0o17, 12:30, 2.0, ...) at fields of every type, as raw YAML
+    through plain kubectl and through the --local loader: same verdict for each."""
+    corpus = yaml.safe_load((CORPUS / "yaml-scalars.yaml").read_text(encoding="utf-8"))
+    texts: dict[str, str] = {}
+    for raw in corpus["expect"]:
+        for path in corpus["fields"]:
+            name = f"y-{len(texts):04d}"
+            texts[name] = (f"apiVersion: meshcfg.io/v1alpha1\nkind: SidecarProxyConfig\n"
+                           f"metadata:\n  name: {name}\nspec: {_flow(path, raw)}\n")
+    stream = "---\n" + "---\n".join(texts.values())
+    proc = installed_crd.kubectl("apply", "--dry-run=server", "-n", test_namespace,
+                                 "-f", "-", input=stream, check=False, timeout=300)
+    accepted = accepted_names(proc.stdout)
+    disagree = []
+    for name, text in texts.items():
+        try:
+            [(origin, doc)] = list(loader._parse_stream("corpus", text))
+            parse_config(doc, origin, "default")
+            python = True
+        except InvalidInput:
+            python = False
+        if python != (name in accepted):
+            disagree.append((text.splitlines()[-1], "python", python, "server", not python))
+    assert not disagree, disagree
+    assert accepted and len(accepted) < len(texts)
