@@ -154,7 +154,13 @@ def explain(target: tuple[str, ...], selector: str | None, fmt: str, precedence:
             _no_targets(scope)
         click.echo("\n".join(output.explain_text(r) for r in results), nl=False)
     else:
-        click.echo(output.dump(output.as_list(results, named), fmt), nl=False)
+        document = output.as_list(results, named)
+        if fmt == "json":   # one field per line, C-encoded: 10,000 pods in about a second
+            from .jsonfast import dumps  # noqa: PLC0415
+
+            click.echo(dumps(document), nl=False)
+        else:
+            click.echo(output.dump(document, fmt), nl=False)
 
 
 @cli.command()
@@ -230,6 +236,46 @@ def get(name: str | None, selector: str | None, fmt: str, **kwargs: Any) -> None
 
 
 from . import live_cli  # noqa: E402,F401 (registers apply, delete, diff on `cli`)
+
+
+@cli.command()
+@click.argument("target", nargs=-1)
+@scope_options
+@click.option("-l", "--selector", default=None, help="Label selector for targets.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True)
+@click.option("--precedence", type=click.Choice(PRECEDENCES), default=None)
+@click.option("--agent-image", default=None,
+              help="Image that delivers meshcfg-drain (default: spec.lifecycle.drainAgent.image, "
+                   "else the release image).")
+@click.option("--merge", is_flag=True,
+              help="Print the whole object with the apply configuration merged in (e.g. to pipe "
+                   "into istioctl kube-inject).")
+@handle_errors
+def render(target: tuple[str, ...], selector: str | None, fmt: str, precedence: str | None,
+           agent_image: str | None, merge: bool, **kwargs: Any) -> None:
+    """Print the apply configuration that makes TARGET's effective config real on stock
+    Istio: sidecar annotations, proxy.istio.io/config, istio-proxy/istio-init overrides."""
+    from . import render as rendering  # noqa: PLC0415
+
+    scope = make_scope(kwargs)
+    kind, name = parse_target_args(target)
+    query = TargetQuery(kind=kind, name=name, namespace=query_namespace(scope),
+                        selector=parse_selector(selector) if selector else None)
+    inventory = load(scope)
+    resolver = make_resolver(inventory, scope, precedence)
+    bodies = []
+    for chosen in select_targets(inventory, query):
+        rendered = rendering.render(chosen, resolver.resolve(chosen),
+                                    agent_image or rendering.DEFAULT_AGENT_IMAGE)
+        for note in rendered.notes:
+            click.echo(f"warning: {chosen.ref} ({chosen.namespace}): {note}", err=True)
+        body = rendered.apply_config
+        bodies.append(rendering.merge_apply(chosen.raw, body) if merge else body)
+    if fmt == "json":
+        click.echo(output.dump(output.as_list(bodies, name is not None), "json"), nl=False)
+    else:
+        click.echo(output.dump_stream(bodies), nl=False)
 
 
 def main() -> None:

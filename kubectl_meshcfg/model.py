@@ -89,6 +89,7 @@ class Target:
     owner: tuple[str, str] | None = None            # controller ownerReference (kind, name)
     pod_spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     origin: Origin = CLUSTER
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -315,7 +316,7 @@ def parse_target(doc: Mapping[str, Any], origin: Origin, default_namespace: str)
     return Target(kind=str(doc.get("kind")), namespace=str(meta.get("namespace") or default_namespace),
                   name=str(name), labels=labels, annotations=annotations, grace_period=grace,
                   owner=controller_owner(meta), pod_spec=pod_spec if isinstance(pod_spec, dict) else {},
-                  origin=origin)
+                  origin=origin, raw=doc)
 
 
 def _template_path(doc: Mapping[str, Any], path: str) -> str:

@@ -20,6 +20,11 @@ def dump(obj: Any, fmt: str) -> str:
     return str(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
 
 
+def dump_stream(docs: Sequence[Any]) -> str:
+    """A YAML stream, one document per object."""
+    return str(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False))
+
+
 def as_list(items: Sequence[Any], named_one: bool) -> Any:
     """SPEC section 4: one target gives one object, several a List."""
     if named_one and len(items) == 1:

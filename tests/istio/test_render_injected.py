@@ -1,0 +1,185 @@
+"""What `kubectl meshcfg render` writes ends up in the pod Istio's real injector produces.
+
+Each test resolves SidecarProxyConfigs offline, renders the target with `--merge`, runs
+`istioctl kube-inject` (built from the pinned istio.io/istio) on the result, and asserts on
+the injected sidecar.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from kubectl_meshcfg.cli import cli
+from kubectl_meshcfg.formats import parse_quantity
+
+from . import injector as inj
+
+pytestmark = pytest.mark.istio
+WORKLOAD = {"matchLabels": {"app": "app"}}
+
+
+def spc(name: str, spec: dict[str, Any], namespace: str = "ai", created: str = "2026-01-01T00:00:00Z"
+        ) -> dict[str, Any]:
+    return {"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created},
+            "spec": spec}
+
+
+def render_and_inject(tmp_path: Path, injector: inj.Injector, docs: list[dict[str, Any]],
+                      *extra: str) -> dict[str, Any]:
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all(docs))
+    result = CliRunner().invoke(cli, ["render", "deployment/app", "-n", "ai", "--local", "-f",
+                                      str(tmp_path / "in.yaml"), "--merge", "-o", "json", *extra])
+    assert result.exit_code == 0, result.stderr
+    return injector.inject_one(json.loads(result.stdout))
+
+
+def quantities(resources: dict[str, dict[str, str]]) -> dict[str, dict[str, Decimal | None]]:
+    return {group: {res: parse_quantity(q) for res, q in values.items()}
+            for group, values in resources.items()}
+
+
+def test_proxy_and_init_resources_each_get_their_own_values(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    config = spc("sizes", {
+        "proxy": {"resources": {"requests": {"cpu": "300m", "memory": "200Mi"},
+                                "limits": {"cpu": "3", "memory": "1Gi"}}, "concurrency": 3},
+        "init": {"resources": {"requests": {"cpu": "20m", "memory": "20Mi"},
+                               "limits": {"cpu": "200m", "memory": "64Mi"}}}})
+    pod = render_and_inject(tmp_path, istio_injector, [config, make_deployment()])
+    assert quantities(inj.resources(inj.proxy_container(pod))) == quantities(
+        {"requests": {"cpu": "300m", "memory": "200Mi"}, "limits": {"cpu": "3", "memory": "1Gi"}})
+    assert quantities(inj.resources(inj.init_container(pod))) == quantities(
+        {"requests": {"cpu": "20m", "memory": "20Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}})
+
+
+def test_defaults_alone_give_spec_defaults_on_both_containers(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    pod = render_and_inject(tmp_path, istio_injector, [make_deployment()])
+    assert quantities(inj.resources(inj.proxy_container(pod))) == quantities(
+        {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2000m", "memory": "1024Mi"}})
+    # the SPEC's init defaults (10m/10Mi), which the chart alone would not give
+    assert quantities(inj.resources(inj.init_container(pod))) == quantities(
+        {"requests": {"cpu": "10m", "memory": "10Mi"}, "limits": {"cpu": "2000m", "memory": "1024Mi"}})
+
+
+def test_proxy_config_fields_reach_proxy_config_env(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    config = spc("proxy", {
+        "proxy": {"concurrency": 5, "resources": {"limits": {"cpu": "5"}},
+                  "proxyStatsMatcher": {"inclusionPrefixes": ["cluster.outbound"],
+                                        "inclusionRegexps": [".*upstream_rq.*"]},
+                  "privateKeyProvider": {"cryptomb": {"pollDelay": "10ms", "fallback": True}},
+                  "dnsCapture": True, "proxyMetadata": {"EXTRA_FLAG": "on"}},
+        "lifecycle": {"terminationDrainDuration": "15s", "holdApplicationUntilProxyStarts": True}})
+    user_annotation = {"proxy.istio.io/config": "tracing: {sampling: 10}\n"}
+    pod = render_and_inject(tmp_path, istio_injector, [config, make_deployment(user_annotation)])
+    proxy_config = inj.proxy_config(pod)
+    assert proxy_config["concurrency"] == 5
+    assert proxy_config["terminationDrainDuration"] == "15s"
+    assert proxy_config["holdApplicationUntilProxyStarts"] is True
+    assert proxy_config["proxyStatsMatcher"] == {"inclusionPrefixes": ["cluster.outbound"],
+                                                 "inclusionRegexps": [".*upstream_rq.*"]}
+    assert proxy_config["privateKeyProvider"] == {"cryptomb": {"pollDelay": "0.010s",
+                                                               "fallback": True}}
+    assert proxy_config["proxyMetadata"]["ISTIO_META_DNS_CAPTURE"] == "true"
+    assert proxy_config["proxyMetadata"]["EXTRA_FLAG"] == "on"
+    assert proxy_config["tracing"]["sampling"] == 10       # the user's own key survives the merge
+    assert inj.container_names(pod)[0] == "istio-proxy"    # hold puts the proxy first
+
+
+def test_traffic_fields_become_istio_init_capture_args(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    config = spc("traffic", {"selector": WORKLOAD, "traffic": {
+        "includeInboundPorts": "*", "excludeInboundPorts": "8080, 9090",
+        "includeOutboundPorts": "443", "excludeOutboundPorts": "3306",
+        "includeOutboundIPRanges": "", "excludeOutboundIPRanges": "10.96.0.0/12"}})
+    pod = render_and_inject(tmp_path, istio_injector, [config, make_deployment()])
+    expected = {"-b": "*", "-d": "15090,15021,8080,9090,15020", "-q": "443", "-o": "3306",
+                "-i": "", "-x": "10.96.0.0/12"}
+    assert {flag: inj.capture_args(pod).get(flag) for flag in expected} == expected
+
+
+def test_log_levels_become_proxy_args(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    config = spc("logs", {"proxy": {"logLevel": "debug", "componentLogLevel": "misc:error,upstream:debug"}})
+    proxy = inj.proxy_container(render_and_inject(tmp_path, istio_injector, [config, make_deployment()]))
+    assert inj.flag_value(proxy, "--proxyLogLevel") == "debug"
+    assert inj.flag_value(proxy, "--proxyComponentLogLevel") == "misc:error,upstream:debug"
+
+
+def test_lifecycle_hooks_land_on_istio_proxy(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    config = spc("hooks", {"lifecycle": {
+        "postStart": {"exec": {"command": ["/bin/sh", "-c", "echo started"]}},
+        "preStop": {"exec": {"command": ["/bin/sleep", "10"]}}}})
+    hooks = inj.lifecycle(inj.proxy_container(render_and_inject(
+        tmp_path, istio_injector, [config, make_deployment()])))
+    assert hooks["postStart"] == {"exec": {"command": ["/bin/sh", "-c", "echo started"]}}
+    assert hooks["preStop"] == {"exec": {"command": ["/bin/sleep", "10"]}}
+
+
+def test_the_drain_agent_is_delivered_and_wired_as_pre_stop(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    config = spc("drain", {"lifecycle": {"terminationDrainDuration": "15s",
+                                         "drainAgent": {"enabled": True, "minDrainDuration": "2s"}}})
+    deployment = make_deployment(spec={"terminationGracePeriodSeconds": 60})
+    pod = render_and_inject(tmp_path, istio_injector, [config, deployment],
+                            "--agent-image", "registry.example/meshcfg-drain:1")
+    proxy = inj.proxy_container(pod)
+    assert inj.lifecycle(proxy)["preStop"] == {"exec": {"command": [
+        "/meshcfg/meshcfg-drain", "prestop", "--grace-period=60s",
+        "--termination-drain-duration=15s", "--min-drain=2s"]}}
+    env = inj.env(proxy)
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert {"name": "meshcfg-drain", "mountPath": "/meshcfg"} in proxy["volumeMounts"]
+    installer = inj.container(pod, "meshcfg-drain-install")
+    assert installer["image"] == "registry.example/meshcfg-drain:1"
+    assert installer["command"] == ["/meshcfg-drain", "install", "/meshcfg/meshcfg-drain"]
+    assert {"name": "meshcfg-drain", "emptyDir": {}} in inj.pod_spec(pod)["volumes"]
+    assert inj.proxy_config(pod)["terminationDrainDuration"] == "15s"
+
+
+@pytest.mark.parametrize("precedence,expected", [("annotation-first", "info"),
+                                                 ("workload-first", "error")])
+def test_both_precedence_modes_decide_what_the_injected_proxy_gets(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any,
+        precedence: str, expected: str) -> None:
+    config = spc("wl", {"selector": WORKLOAD, "proxy": {"logLevel": "error", "concurrency": 3}})
+    user = make_deployment({"sidecar.istio.io/logLevel": "info",
+                            "proxy.istio.io/config": "concurrency: 1"})
+    pod = render_and_inject(tmp_path, istio_injector, [config, user], "--precedence", precedence)
+    assert inj.flag_value(inj.proxy_container(pod), "--proxyLogLevel") == expected
+    assert inj.proxy_config(pod)["concurrency"] == (1 if precedence == "annotation-first" else 3)
+
+
+def test_mesh_default_config_flows_through(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    mesh = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": yaml.safe_dump({"defaultConfig": {"concurrency": 4}})}}
+    pod = render_and_inject(tmp_path, istio_injector.with_mesh({"defaultConfig": {"concurrency": 4}}),
+                            [mesh, make_deployment()])
+    assert inj.proxy_config(pod)["concurrency"] == 4
+
+
+def test_rendering_the_rendered_object_changes_nothing(
+        tmp_path: Path, make_deployment: Any) -> None:
+    config = spc("sizes", {"proxy": {"logLevel": "debug", "concurrency": 2}})
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all([config, make_deployment()]))
+    args = ["render", "deployment/app", "-n", "ai", "--local", "-o", "json"]
+    first = CliRunner().invoke(cli, [*args, "-f", str(tmp_path / "in.yaml"), "--merge"])
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "in.yaml").write_text(
+        yaml.safe_dump_all([config, json.loads(first.stdout)]))
+    second = CliRunner().invoke(cli, [*args, "-f", str(tmp_path / "again" / "in.yaml")])
+    once = CliRunner().invoke(cli, [*args, "-f", str(tmp_path / "in.yaml")])
+    assert json.loads(second.stdout) == json.loads(once.stdout)
