@@ -123,12 +123,14 @@ class Call:
 # ---- access -----------------------------------------------------------------------------------
 
 @lru_cache(maxsize=8)
-def _access(kubeconfig: str | None, context: str | None) -> ClusterAccess:
+def _access(kubeconfig: str | None, context: str | None, env: str | None) -> ClusterAccess:
     return load_access(kubeconfig, context)
 
 
 def access_for(scope: Scope) -> ClusterAccess:
-    return _access(scope.kubeconfig, scope.context)
+    """The kubeconfig is read once per invocation (keyed on $KUBECONFIG too, for tests that
+    run the CLI in-process with another environment)."""
+    return _access(scope.kubeconfig, scope.context, os.environ.get("KUBECONFIG"))
 
 
 def current_namespace(scope: Scope) -> str:
@@ -148,8 +150,9 @@ def current_namespace(scope: Scope) -> str:
 class Api:
     """Raw JSON requests to one API server, counted and mapped to one-line errors."""
 
-    def __init__(self, access: ClusterAccess, timeout: float = 60.0):
+    def __init__(self, access: ClusterAccess, timeout: float = 60.0, connections: int = 8):
         self.access = access
+        self.connections = connections
         self.timeout = timeout
         self.requests = 0
         self.trace = os.environ.get("MESHCFG_TRACE_API", "") not in ("", "0")
@@ -195,7 +198,7 @@ class Api:
             headers.update(urllib3.make_headers(
                 basic_auth=f"{access.username}:{access.password}"))
         self._headers = headers
-        kwargs: dict[str, Any] = {"maxsize": 8, "retries": False, "block": False}
+        kwargs: dict[str, Any] = {"maxsize": self.connections, "retries": False, "block": False}
         if access.server.startswith("https://"):
             kwargs["ssl_context"] = self._ssl_context(cert_file, key_file)
             if access.tls_server_name:
@@ -370,6 +373,8 @@ def _api_error(status: int, data: bytes, call: Call, access: ClusterAccess) -> M
                          f"({_rbac_hint(call.verb)})")
     if status == 404:
         details = body.get("details") or {}
+        if details.get("kind") == "namespaces" and details.get("name"):
+            return NotFound(f'error: namespace "{details["name"]}" not found')
         if call.resource is SIDECAR_CONFIGS and not details.get("name"):
             return CrdMissing(f"error: the cluster has no {model.KIND} resource (CRD {CRD_NAME} "
                               f"is not installed): {CRD_HINT}")
@@ -586,8 +591,11 @@ def delete_config(api: Api, namespace: str, name: str, dry_run: bool,
     """DELETE one SidecarProxyConfig; False when it was not there and missing_ok."""
     query = {"dryRun": "All"} if dry_run else None
     call = Call("delete", SIDECAR_CONFIGS, namespace, name)
-    body = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
-                       "propagationPolicy": "Background"}).encode()
+    options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1",
+                               "propagationPolicy": "Background"}
+    if dry_run:   # a DELETE body's options replace the query's: say it in both
+        options["dryRun"] = ["All"]
+    body = json.dumps(options).encode()
     result = api.request("DELETE", call, SIDECAR_CONFIGS.path(namespace, name), query, body,
                          "application/json", missing_ok=missing_ok)
     return result is not None

@@ -1,0 +1,251 @@
+"""`get`, `explain`, `lint` and `diff` reading a real cluster: the mesh ConfigMap, configs of
+every scope, pods and Deployments (whose pods the controller-manager creates)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from clusterlib import KubeCluster, poll
+
+from .livelib import (
+    Meshcfg,
+    crd,
+    deployment,
+    kubectl_apply,
+    mesh_configmap,
+    mesh_ns,
+    meshcfg,
+    pod,
+    spc,
+    write,
+)
+
+pytestmark = pytest.mark.cluster
+__all__ = ["crd", "mesh_ns", "meshcfg"]
+
+
+@pytest.fixture
+def populated(meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str,
+              mesh_ns: str, tmp_path: Path) -> str:
+    """A mesh config, a global, a namespace and two competing workload configs, two pods."""
+    ns = test_namespace
+    kubectl_apply(kube_cluster, mesh_configmap(mesh_ns, {"holdApplicationUntilProxyStarts": True}),
+                  pod("web-0", ns, {"app": "web"}, {"sidecar.istio.io/logLevel": "debug"}),
+                  pod("db-0", ns, {"app": "db"}, grace=5))
+    first = write(tmp_path / "1.yaml",
+                  spc("global", mesh_ns, {"proxy": {"logLevel": "info"}}),
+                  spc("ns-defaults", ns, {"lifecycle": {"terminationDrainDuration": "10s"}},
+                      labels={"team": "core"}),
+                  spc("web-old", ns, {"selector": {"matchLabels": {"app": "web"}},
+                                      "proxy": {"concurrency": 4}}))
+    assert meshcfg("apply", "-f", str(first)).code == 0
+    # Created in a later second: web-old stays the oldest and wins the workload layer.
+    old = kube_cluster.get_json("spc", "web-old", "-n", ns)["metadata"]["creationTimestamp"]
+    poll(lambda: _now(kube_cluster, ns) > old, timeout=10, what="the clock to tick")
+    second = write(tmp_path / "2.yaml",
+                   spc("web-new", ns, {"selector": {"matchLabels": {"app": "web"}},
+                                       "proxy": {"concurrency": 1}}))
+    assert meshcfg("apply", "-f", str(second)).code == 0
+    return ns
+
+
+def _now(cluster: KubeCluster, ns: str) -> str:
+    """The API server's clock, as a creationTimestamp."""
+    name = "clock"
+    cluster.kubectl("create", "configmap", name, "-n", ns, check=False)
+    stamp = str(cluster.get_json("configmap", name, "-n", ns)["metadata"]["creationTimestamp"])
+    cluster.kubectl("delete", "configmap", name, "-n", ns)
+    return stamp
+
+
+def test_get_table(meshcfg: Meshcfg, populated: str) -> None:
+    run = meshcfg("get", "-n", populated)
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    assert lines[0].split() == ["NAME", "SCOPE", "SELECTOR", "FIELDS", "PODS", "CONFLICTS", "AGE"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["ns-defaults"][1:6] == ["namespace", "<none>", "1", "2", "<none>"]
+    assert rows["web-old"][1:6] == ["workload", "app=web", "1", "1",
+                                    f"{populated}/web-new"]
+    assert rows["web-new"][5] == f"{populated}/web-old"
+    assert rows["web-old"][6].endswith("s")
+    assert run.err == ""
+
+
+def test_get_wide_name_json_yaml(meshcfg: Meshcfg, populated: str) -> None:
+    wide = meshcfg("get", "-n", populated, "-o", "wide")
+    assert "PRECEDENCE" in wide.out.splitlines()[0]
+    assert "lifecycle.terminationDrainDuration" in wide.out
+    name = meshcfg("get", "-n", populated, "-o", "name")
+    assert name.out.splitlines() == [f"sidecarproxyconfig.meshcfg.io/{n}"
+                                     for n in ("ns-defaults", "web-new", "web-old")]
+    as_json = meshcfg("get", "-n", populated, "-o", "json").json()
+    assert as_json["kind"] == "List"
+    assert [i["metadata"]["name"] for i in as_json["items"]] == ["ns-defaults", "web-new",
+                                                                 "web-old"]
+    one = meshcfg("get", "web-old", "-n", populated, "-o", "yaml")
+    doc = yaml.safe_load(one.out)
+    assert doc["kind"] == "SidecarProxyConfig"
+    assert doc["spec"]["proxy"]["concurrency"] == 4
+    assert doc["metadata"]["creationTimestamp"]
+
+
+def test_get_label_selector_and_all_namespaces(meshcfg: Meshcfg, populated: str,
+                                               mesh_ns: str) -> None:
+    selected = meshcfg("get", "-n", populated, "-l", "team=core", "-o", "name")
+    assert selected.out == "sidecarproxyconfig.meshcfg.io/ns-defaults\n"
+    everywhere = meshcfg("get", "-A")
+    assert everywhere.out.splitlines()[0].split()[0] == "NAMESPACE"
+    assert any(line.split()[:3] == [mesh_ns, "global", "global"]
+               for line in everywhere.out.splitlines())
+
+
+def test_get_missing_name(meshcfg: Meshcfg, populated: str) -> None:
+    run = meshcfg("get", "nope", "-n", populated)
+    assert run.code == 1
+    assert run.out == ""
+    assert run.err == 'error: sidecarproxyconfigs.meshcfg.io "nope" not found\n'
+
+
+def test_explain_pod_json(meshcfg: Meshcfg, populated: str, mesh_ns: str) -> None:
+    run = meshcfg("explain", "pod/web-0", "-n", populated, "-o", "json")
+    assert run.code == 0, run.err
+    doc = run.json()
+    assert doc["target"] == {"kind": "Pod", "namespace": populated, "name": "web-0"}
+    fields = doc["fields"]
+    assert fields["proxy.concurrency"]["value"] == 4
+    assert fields["proxy.concurrency"]["source"] == {
+        "layer": "workload", "kind": "SidecarProxyConfig", "namespace": populated,
+        "name": "web-old"}
+    assert fields["proxy.logLevel"]["value"] == "debug"
+    assert fields["proxy.logLevel"]["source"] == {"layer": "annotation",
+                                                  "annotation": "sidecar.istio.io/logLevel"}
+    assert fields["proxy.logLevel"]["overridden"][0]["source"]["name"] == "global"
+    assert fields["lifecycle.holdApplicationUntilProxyStarts"]["source"] == {
+        "layer": "mesh", "kind": "ConfigMap", "namespace": mesh_ns, "name": "istio"}
+    assert fields["lifecycle.terminationDrainDuration"]["source"]["layer"] == "namespace"
+    codes = [w["code"] for w in doc["warnings"]]
+    assert "WorkloadConflict" in codes
+
+
+def test_explain_text_and_all_targets(meshcfg: Meshcfg, populated: str) -> None:
+    text = meshcfg("explain", "pod", "db-0", "-n", populated)
+    assert text.code == 0
+    assert text.out.startswith(f"Pod: db-0.{populated}\n")
+    assert "DrainExceedsGracePeriod" in text.out
+    every = meshcfg("explain", "-n", populated, "-o", "json").json()
+    assert sorted(i["target"]["name"] for i in every["items"]) == ["db-0", "web-0"]
+
+
+def test_explain_missing_target(meshcfg: Meshcfg, populated: str) -> None:
+    run = meshcfg("explain", "pod/nope", "-n", populated)
+    assert run.code == 1
+    assert run.out == ""
+    assert run.err == f"error: pod/nope not found in namespace {populated}\n"
+
+
+def test_lint_live(meshcfg: Meshcfg, populated: str) -> None:
+    run = meshcfg("lint", "-n", populated)
+    assert run.code == 3
+    assert "pod/web-0" in run.out and "WorkloadConflict" in run.out
+    assert "pod/db-0" in run.out and "DrainExceedsGracePeriod" in run.out
+    assert run.err == ""
+
+
+def test_deployment_pods_fold_into_it(meshcfg: Meshcfg, kube_cluster: KubeCluster,
+                                      test_namespace: str, tmp_path: Path) -> None:
+    ns = test_namespace
+    kubectl_apply(kube_cluster, deployment("api", ns, {"app": "api"}, replicas=2,
+                                           annotations={"sidecar.istio.io/proxyCPU": "300m"}))
+    poll(lambda: len(kube_cluster.get_json("pods", "-n", ns, "-l", "app=api")["items"]) == 2,
+         timeout=60, what="the Deployment's pods")
+    path = write(tmp_path / "c.yaml", spc("api", ns, {"selector": {"matchLabels": {"app": "api"}},
+                                                      "proxy": {"concurrency": 2}}))
+    assert meshcfg("apply", "-f", str(path)).code == 0
+
+    every = meshcfg("explain", "-n", ns, "-o", "json")
+    assert every.code == 0, every.err
+    assert [(i["target"]["kind"], i["target"]["name"]) for i in every.json()["items"]] == [
+        ("Deployment", "api")]
+    one = meshcfg("explain", "deploy/api", "-n", ns, "-o", "json").json()
+    assert one["target"]["kind"] == "Deployment"
+    assert one["fields"]["proxy.resources.requests.cpu"]["value"] == "300m"
+    assert one["fields"]["proxy.concurrency"]["source"]["name"] == "api"
+    pods = meshcfg("explain", "pods", "-n", ns, "-o", "json").json()["items"]
+    assert len(pods) == 2
+    assert {p["fields"]["proxy.concurrency"]["value"] for p in pods} == {2}
+    selected = meshcfg("explain", "-n", ns, "-l", "app=api", "-o", "json").json()
+    assert len(selected["items"]) == 1
+    got = meshcfg("get", "api", "-n", ns)
+    assert got.out.splitlines()[1].split()[4] == "2"      # matched pods
+
+
+def test_diff_live(meshcfg: Meshcfg, populated: str, tmp_path: Path) -> None:
+    ns = populated
+    same = write(tmp_path / "same.yaml",
+                 spc("web-old", ns, {"selector": {"matchLabels": {"app": "web"}},
+                                     "proxy": {"concurrency": 4}}))
+    unchanged = meshcfg("diff", "-f", str(same))
+    assert unchanged.code == 0, unchanged.err
+    assert unchanged.out.startswith("No changes")
+
+    change = write(tmp_path / "change.yaml",
+                   spc("web-old", ns, {"selector": {"matchLabels": {"app": "web"}},
+                                       "proxy": {"concurrency": 8}}))
+    run = meshcfg("diff", "-f", str(change), "-o", "json")
+    assert run.code == 3, run.err
+    doc = run.json()
+    assert doc["kind"] == "SidecarConfigDiff"
+    [item] = doc["items"]
+    assert item["target"] == {"kind": "Pod", "namespace": ns, "name": "web-0"}
+    [field] = item["fields"]
+    assert field["field"] == "proxy.concurrency"
+    assert field["before"]["value"] == 4 and field["after"]["value"] == 8
+    assert field["after"]["source"]["name"] == "web-old"
+    text = meshcfg("diff", "-f", str(change))
+    assert text.code == 3
+    assert f"pod/web-0 (namespace {ns}): 1 field change" in text.out
+    assert "4 (workload" in text.out and "8 (workload" in text.out
+
+
+def test_diff_live_global_change_reaches_every_namespace(
+        meshcfg: Meshcfg, populated: str, mesh_ns: str, tmp_path: Path) -> None:
+    change = write(tmp_path / "g.yaml", spc("global", mesh_ns, {"proxy": {"logLevel": "error"}}))
+    run = meshcfg("diff", "-f", str(change), "-o", "json")
+    assert run.code == 3, run.err
+    changed = {(i["target"]["namespace"], i["target"]["name"]) for i in run.json()["items"]}
+    # web-0 sets logLevel by annotation: unchanged. db-0 follows the global object.
+    assert (populated, "db-0") in changed
+    assert (populated, "web-0") not in changed
+
+
+def test_diff_new_object_that_loses_a_conflict(meshcfg: Meshcfg, populated: str,
+                                               tmp_path: Path) -> None:
+    change = write(tmp_path / "n.yaml",
+                   spc("web-newest", populated, {"selector": {"matchLabels": {"app": "web"}},
+                                                 "proxy": {"concurrency": 9}}))
+    run = meshcfg("diff", "-f", str(change), "-o", "json")
+    assert run.code == 3
+    [item] = run.json()["items"]
+    assert item["fields"] == []
+    assert item["warnings"]["added"][0]["code"] == "WorkloadConflict"
+
+
+def test_diff_local_needs_no_cluster(tmp_path: Path) -> None:
+    base = write(tmp_path / "base.yaml", pod("p", "x", {"app": "p"}),
+                 spc("cfg", "x", {"proxy": {"concurrency": 2}}))
+    change = write(tmp_path / "change.yaml", spc("cfg", "x", {"proxy": {"concurrency": 3}}))
+    from click.testing import CliRunner
+
+    from kubectl_meshcfg.cli import cli
+
+    result = CliRunner().invoke(cli, ["diff", "--local", "--base", str(base), "-f", str(change),
+                                      "-o", "json"],
+                                env={"KUBECONFIG": str(tmp_path / "none")})
+    assert result.exit_code == 3, result.stderr
+    [item] = json.loads(result.stdout)["items"]
+    assert item["fields"][0]["before"]["value"] == 2
+    assert item["fields"][0]["after"]["value"] == 3
