@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -190,18 +191,30 @@ def _server_names(text: str, field: str) -> bool:
 
 def test_unknown_fields_are_pruned_without_strict_validation(installed_crd: KubeCluster,
                                                               test_namespace: str) -> None:
-    """Documents the default: strict validation rejects unknown fields; a client that turns
-    it off gets them dropped silently (a structural schema prunes)."""
-    doc = {"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
-           "metadata": {"name": "pruned"}, "spec": {"proxy": {"concurency": 2}}}
-    strict = installed_crd.kubectl("apply", "--dry-run=server", "-n", test_namespace,
-                                   "-f", "-", input=json.dumps(doc), check=False)
-    assert strict.returncode != 0
-    assert 'unknown field "spec.proxy.concurency"' in strict.stderr
-    lax = installed_crd.kubectl("apply", "--dry-run=server", "--validate=false", "-n",
-                                test_namespace, "-f", "-", "-o", "json", input=json.dumps(doc))
-    assert json.loads(lax.stdout)["spec"] == {"proxy": {}}
+    """What this API server does with an unknown field (see docs/validation.md): kubectl's
+    default strict validation and server-side apply reject it; client-side apply with
+    --validate=warn or --validate=false gets it pruned (a structural schema prunes)."""
+    doc = json.dumps({"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
+                      "metadata": {"name": "pruned"}, "spec": {"proxy": {"concurency": 2}}})
 
+    def apply(*flags: str) -> subprocess.CompletedProcess[str]:
+        return installed_crd.kubectl("apply", "--dry-run=server", "-n", test_namespace,
+                                     *flags, "-f", "-", input=doc, check=False)
+
+    strict = apply()
+    assert strict.returncode == 1
+    assert 'strict decoding error: unknown field "spec.proxy.concurency"' in strict.stderr
+    for flags in (("--server-side",), ("--server-side", "--validate=false")):
+        ssa = apply(*flags)
+        assert ssa.returncode == 1, flags
+        assert ".spec.proxy.concurency: field not declared in schema" in ssa.stderr
+    warn = apply("--validate=warn", "-o", "json")
+    assert warn.returncode == 0
+    assert 'unknown field "spec.proxy.concurency"' in warn.stderr
+    assert json.loads(warn.stdout)["spec"] == {"proxy": {}}
+    lax = apply("--validate=false", "-o", "json")
+    assert lax.returncode == 0 and lax.stderr == ""
+    assert json.loads(lax.stdout)["spec"] == {"proxy": {}}
 
 
 def _flow(path: str, raw: str) -> str:
