@@ -165,6 +165,8 @@ def is_cidr(text: str) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return False        # as Kubernetes' isCIDR: no IPv4-mapped IPv6 (::ffff:a.b.c.d)
     return int(prefix) <= ip.max_prefixlen and "%" not in address
 
 
