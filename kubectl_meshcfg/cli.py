@@ -278,6 +278,54 @@ def render(target: tuple[str, ...], selector: str | None, fmt: str, precedence: 
         click.echo(output.dump_stream(bodies), nl=False)
 
 
+@cli.command()
+@scope_options
+@click.option("-l", "--selector", default=None, help="Label selector for workloads.")
+@click.option("--precedence", type=click.Choice(PRECEDENCES), default=None)
+@click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
+              show_default=True)
+@click.option("--force-conflicts", is_flag=True,
+              help="Take over fields another field manager owns.")
+@click.option("--restart", is_flag=True,
+              help="Also roll each changed workload, as kubectl rollout restart does.")
+@click.option("--agent-image", default=None, help="Image that delivers meshcfg-drain.")
+@handle_errors
+def sync(selector: str | None, precedence: str | None, dry_run: str, force_conflicts: bool,
+         restart: bool, agent_image: str | None, **kwargs: Any) -> None:
+    """Server-side apply the rendered config to every workload whose config differs."""
+    from . import render as rendering  # noqa: PLC0415
+    from . import sync as syncing  # noqa: PLC0415
+    from .kube import api_for  # noqa: PLC0415
+
+    scope = make_scope(kwargs)
+    if scope.local:
+        raise UsageError("sync writes to the cluster; use render --local to see the result offline")
+    query = TargetQuery(namespace=query_namespace(scope),
+                        selector=parse_selector(selector) if selector else None)
+    inventory = load(scope)
+    inventory.targets = select_targets(inventory, query)
+    resolver = make_resolver(inventory, scope, precedence)
+    planned, skipped = syncing.plan(inventory, resolver, agent_image or rendering.DEFAULT_AGENT_IMAGE)
+    outcomes = syncing.execute(api_for(scope), planned, force_conflicts, dry_run, restart)
+    suffix = "" if dry_run == "none" else f" ({dry_run} dry run)"
+    for outcome in outcomes:
+        name = syncing.describe(outcome.planned.target)
+        if outcome.error:
+            click.echo(f"{name}: not synced: {outcome.error.removeprefix('error: ')}", err=True)
+            continue
+        click.echo(f"{name} synced{suffix}" + (" and restarted" if restart and not suffix else ""))
+        for path, before, after in outcome.planned.changes:
+            click.echo(f"  {path}: {syncing.short(before)} -> {syncing.short(after)}")
+    for target, why in skipped:
+        click.echo(f"{syncing.describe(target)} skipped: {why}", err=True)
+    failed = sum(1 for o in outcomes if o.error)
+    unchanged = sum(1 for p in planned if not p.changed)
+    click.echo(f"{len(outcomes) - failed} synced, {unchanged} unchanged, {failed} failed, "
+               f"{len(skipped)} skipped{suffix}")
+    if failed:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="kubectl-meshcfg")
 
