@@ -66,7 +66,7 @@ def accepted_names(stdout: str) -> set[str]:
 
 
 def apply_dry_run(cluster: KubeCluster, namespace: str, docs: list[dict[str, Any]],
-                  processes: int = 8) -> tuple[set[str], list[str]]:
+                  processes: int = 2) -> tuple[set[str], list[str]]:
     """`kubectl apply --dry-run=server` of every document (in a few parallel kubectl
     processes, each sending one stream); the names it accepted and its errors."""
     def run(part: list[dict[str, Any]]) -> tuple[str, str]:
