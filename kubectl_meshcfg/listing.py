@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from .errors import NotFound
 from .inventory import Inventory, competitors, pods_matched, scope_of
 from .labels import parse_selector
-from .model import SidecarProxyConfig
+from .model import SidecarProxyConfig, Target
 from .output import age
 from .resolve import Resolver
 
@@ -37,10 +39,20 @@ def config_rows(inventory: Inventory, configs: list[SidecarProxyConfig], resolve
     if with_namespace:
         header.insert(0, "NAMESPACE")
     rows = [header]
+    # Index by namespace once: only a global object looks beyond its own namespace, and
+    # `get -A` on 2,000 configs and 10,000 pods must not compare every pair.
+    targets_in: dict[str, list[Target]] = defaultdict(list)
+    configs_in: dict[str, list[SidecarProxyConfig]] = defaultdict(list)
+    for target in inventory.targets:
+        targets_in[target.namespace].append(target)
+    for other in inventory.configs:
+        configs_in[other.namespace].append(other)
     for config in configs:
-        rivals = competitors(config, inventory.configs, root, inventory.targets)
+        local = targets_in[config.namespace]
+        reach = inventory.targets if scope_of(config, root) == "global" else local
+        rivals = competitors(config, configs_in[config.namespace], root, local)
         row = [config.name, scope_of(config, root), _selector_text(config),
-               str(len(config.values)), str(len(pods_matched(config, inventory.targets, root))),
+               str(len(config.values)), str(len(pods_matched(config, reach, root))),
                ",".join(rivals) or "<none>", age(config.created)]
         if wide:
             row += [config.precedence or "-", ",".join(config.values) or "<none>"]
