@@ -1,9 +1,10 @@
 """Connection census: the pod's in-flight TCP connections, minus the proxy's own.
 
-One pass over ``/proc/net/tcp{,6}`` (the pod's whole network namespace) plus a cached
-map of the proxy processes' socket inodes, found with psutil. The cache is refreshed
-only when a counted socket could belong to a proxy process and is not in it yet, so a
-steady poll costs one read of the tables and no walk over ``/proc/*/fd``.
+One dump of the pod's TCP sockets (netlink sock_diag, filtered by state in the kernel;
+``/proc/net/tcp{,6}`` as the fallback) plus a cached map of the proxy processes' socket
+inodes, found with psutil. The cache is refreshed only when a counted socket could
+belong to a proxy process and is not in it yet, so a steady poll costs one dump and no
+walk over ``/proc/*/fd``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import dataclass, field
 import psutil
 
 from drain_agent import procnet
+from drain_agent.sockdiag import Record, SockDiag
 
 DEFAULT_PROXY_NAMES = ("envoy", "pilot-agent")
 DEFAULT_EXCLUDED_PORTS = "15000-15090"
 # ESTABLISHED, SYN_SENT, SYN_RECV (and NEW_SYN_RECV, the request-socket spelling).
-BASE_STATES = frozenset({"01", "02", "03", "0C"})
-CLOSE_WAIT = "08"
+BASE_STATES = frozenset({1, 2, 3, 12})
+CLOSE_WAIT = 8
 INBOUND_PEER = "127.0.0.6"  # Istio's inbound passthrough source address
 
 
@@ -66,7 +68,7 @@ class Conn:
 
 @dataclass(slots=True)
 class CensusResult:
-    raw: list[tuple[procnet.RawSocket, bool]]  # (socket, inbound?)
+    raw: list[tuple[Record, bool]]  # (socket, inbound?)
     inbound: int
     outbound: int
     excluded_proxy: int
@@ -75,6 +77,7 @@ class CensusResult:
     app_ports: list[int]
     proxy_pids: list[int]
     seconds: float
+    backend: str
 
     @property
     def total(self) -> int:
@@ -82,16 +85,16 @@ class CensusResult:
 
     def connections(self) -> list[Conn]:
         out = []
-        for s, inbound in self.raw:
+        for (fam, st, src, sp, dst, dp, uid, _), inbound in self.raw:
             out.append(
                 Conn(
                     "inbound" if inbound else "outbound",
-                    procnet.STATE_NAMES.get(s.state, s.state),
-                    procnet.decode_addr(s.family, s.local_addr),
-                    int(s.local_port, 16),
-                    procnet.decode_addr(s.family, s.remote_addr),
-                    int(s.remote_port, 16),
-                    s.uid,
+                    procnet.STATE_NAMES.get(st, str(st)),
+                    procnet.addr_text(fam, src),
+                    sp,
+                    procnet.addr_text(fam, dst),
+                    dp,
+                    uid,
                 )
             )
         return out
@@ -118,6 +121,7 @@ class CensusResult:
             "applicationPorts": self.app_ports,
             "proxyPids": self.proxy_pids,
             "censusSeconds": round(self.seconds, 6),
+            "backend": self.backend,
             "summary": self.summary(),
         }
         if with_connections:
@@ -134,7 +138,7 @@ class ProxyOwnership:
     proc_root: str = "/proc"
     pids: list[int] = field(default_factory=list)
     uids: set[int] = field(default_factory=set)
-    inodes: set[str] = field(default_factory=set)
+    inodes: set[int] = field(default_factory=set)
     scanned_at: float = -1e9
     scans: int = 0
 
@@ -155,9 +159,9 @@ class ProxyOwnership:
         self.pids = sorted(pids)
         self.uids = uids | {os.geteuid()}
 
-    def socket_inodes(self, pid: int) -> set[str]:
+    def socket_inodes(self, pid: int) -> set[int]:
         fd_dir = f"{self.proc_root}/{pid}/fd"
-        found: set[str] = set()
+        found: set[int] = set()
         try:
             fds = os.listdir(fd_dir)
         except (FileNotFoundError, PermissionError, ProcessLookupError, NotADirectoryError):
@@ -168,13 +172,13 @@ class ProxyOwnership:
             except OSError:  # fd closed or process gone mid-scan
                 continue
             if target.startswith("socket:["):
-                found.add(target[8:-1])
+                found.add(int(target[8:-1]))
         return found
 
     def refresh(self) -> None:
         """Re-find the proxy processes and re-read their socket inodes."""
         self.find_processes()
-        inodes: set[str] = set()
+        inodes: set[int] = set()
         for pid in self.pids:
             inodes |= self.socket_inodes(pid)
         self.inodes = inodes
@@ -194,109 +198,124 @@ class Census:
         net_dir: str = "/proc/net",
         own_pids: Iterable[int] | None = None,
         rescan_seconds: float = 5.0,
+        backend: str = "auto",
+        all_states: bool = False,
     ) -> None:
         if excluded_ports is None:
             excluded_ports = parse_ports(DEFAULT_EXCLUDED_PORTS)
-        self.excluded_hex = frozenset(procnet.port_hex(p) for p in excluded_ports)
-        self.app_ports_hex: set[str] = {procnet.port_hex(p) for p in app_ports}
+        self.excluded = frozenset(excluded_ports)
+        self.app_ports: set[int] = set(app_ports)
         self.states = BASE_STATES | ({CLOSE_WAIT} if count_close_wait else frozenset())
+        # LISTEN is read to learn the application's ports; the rest only for reports
+        self.read_states = procnet.ALL_STATES if all_states else self.states | {procnet.LISTEN}
         self.net_dir = net_dir
-        v4, v6 = procnet.encode_v4(INBOUND_PEER)
-        self.inbound_peers = frozenset({v4, v6})
+        self.inbound_peers = frozenset(procnet.v4_and_mapped(INBOUND_PEER))
         self.owners = ProxyOwnership(frozenset(proxy_names))
         if own_pids is not None:
             self.owners.own_pids = frozenset(own_pids)
         self.rescan_seconds = rescan_seconds
         # inode -> how many fresh scans did not attribute it to the proxy; trusted at 2
         # (an accepted socket is in the table before accept() gives the proxy its fd)
-        self.not_proxy: dict[str, int] = {}
+        self.not_proxy: dict[int, int] = {}
+        self.diag: SockDiag | None = None
+        if backend not in ("auto", "netlink", "proc"):
+            raise ValueError(f"unknown census backend {backend!r}")
+        if backend == "netlink" or (backend == "auto" and net_dir == "/proc/net"):
+            try:
+                self.diag = SockDiag()
+                self._dump()
+            except OSError:
+                if backend == "netlink":
+                    raise
+                self.close()
 
-    def _classify(
-        self, lines_by_family: list[tuple[int, list[str]]]
-    ) -> tuple[list[procnet.RawSocket], set[str], Counter[str], int, list[procnet.RawSocket]]:
-        states = self.states
-        excluded = self.excluded_hex
-        proxy_uids = self.owners.uids
-        cands: list[procnet.RawSocket] = []
-        unknown: set[str] = set()
-        other: Counter[str] = Counter()
-        by_port = 0
-        listeners: list[procnet.RawSocket] = []
-        known = self.owners.inodes
-        not_proxy = self.not_proxy
-        for family, lines in lines_by_family:
-            for line in lines:
-                f = line.split()
-                if len(f) < 10:
-                    continue
-                st = f[3]
-                if st not in states:
-                    if st == procnet.LISTEN:
-                        s = procnet.parse_line(family, line)
-                        if s is not None:
-                            listeners.append(s)
-                    else:
-                        other[st] += 1
-                    continue
-                lport = f[1][-4:]
-                if lport in excluded:
-                    by_port += 1
-                    continue
-                local, _, _ = f[1].partition(":")
-                remote, _, rport = f[2].partition(":")
-                uid = int(f[7])
-                inode = f[9]
-                s = procnet.RawSocket(family, local, lport, remote, rport, st, uid, inode)
-                cands.append(s)
-                if uid in proxy_uids and inode not in known and not_proxy.get(inode, 0) < 2:
-                    unknown.add(inode)
-        return cands, unknown, other, by_port, listeners
+    @property
+    def backend(self) -> str:
+        return "netlink" if self.diag is not None else "proc"
+
+    def close(self) -> None:
+        if self.diag is not None:
+            self.diag.close()
+            self.diag = None
+
+    def _dump(self) -> list[Record]:
+        if self.diag is not None:
+            return self.diag.dump(socket.AF_INET, self.read_states) + self.diag.dump(
+                socket.AF_INET6, self.read_states
+            )
+        return procnet.read_records(self.net_dir, self.read_states)
 
     def run(self) -> CensusResult:
         t0 = time.perf_counter()
         owners = self.owners
         if owners.scans == 0 or time.monotonic() - owners.scanned_at > self.rescan_seconds:
             owners.refresh()
-        tables = [(fam, procnet.read_table(p)) for fam, p in procnet.table_paths(self.net_dir)]
-        cands, unknown, other, by_port, listeners = self._classify(tables)
+        try:
+            records = self._dump()
+        except OSError:  # netlink refused mid-way: fall back for good
+            self.close()
+            records = self._dump()
+        states = self.states
+        excluded = self.excluded
+        proxy_uids = owners.uids
+        known = owners.inodes
+        not_proxy = self.not_proxy
+        cands: list[Record] = []
+        unknown: set[int] = set()
+        other: Counter[int] = Counter()
+        listeners: list[Record] = []
+        by_port = 0
+        for rec in records:
+            st = rec[1]
+            if st not in states:
+                if st == procnet.LISTEN:
+                    listeners.append(rec)
+                else:
+                    other[st] += 1
+                continue
+            if rec[3] in excluded:
+                by_port += 1
+                continue
+            cands.append(rec)
+            inode = rec[7]
+            if rec[6] in proxy_uids and inode not in known and not_proxy.get(inode, 0) < 2:
+                unknown.add(inode)
         if unknown:
             owners.refresh()
             for inode in unknown - owners.inodes:
-                self.not_proxy[inode] = self.not_proxy.get(inode, 0) + 1
+                not_proxy[inode] = not_proxy.get(inode, 0) + 1
         proxy_inodes = owners.inodes
-        for s in listeners:
-            if s.local_port not in self.excluded_hex and s.inode not in proxy_inodes:
-                self.app_ports_hex.add(s.local_port)
-        app_ports = self.app_ports_hex
+        for rec in listeners:
+            if rec[3] not in excluded and rec[7] not in proxy_inodes:
+                self.app_ports.add(rec[3])
+        app_ports = self.app_ports
         peers = self.inbound_peers
-        raw: list[tuple[procnet.RawSocket, bool]] = []
+        raw: list[tuple[Record, bool]] = []
         n_in = n_out = n_proxy = 0
-        live: set[str] = set()
-        for s in cands:
-            if s.inode in proxy_inodes:
+        for rec in cands:
+            if rec[7] in proxy_inodes:
                 n_proxy += 1
                 continue
-            live.add(s.inode)
-            inbound = s.local_port in app_ports or s.remote_addr in peers
-            raw.append((s, inbound))
+            inbound = rec[3] in app_ports or rec[4] in peers
+            raw.append((rec, inbound))
             if inbound:
                 n_in += 1
             else:
                 n_out += 1
-        if len(self.not_proxy) > len(live):
-            self.not_proxy = {k: v for k, v in self.not_proxy.items() if k in live}
+        if len(not_proxy) > len(raw):
+            live = {rec[7] for rec, _ in raw}
+            self.not_proxy = {k: v for k, v in not_proxy.items() if k in live}
         return CensusResult(
             raw=raw,
             inbound=n_in,
             outbound=n_out,
             excluded_proxy=n_proxy,
             excluded_port=by_port,
-            not_counted_states={procnet.STATE_NAMES.get(k, k): v for k, v in sorted(other.items())},
-            app_ports=sorted(int(p, 16) for p in app_ports),
+            not_counted_states={
+                procnet.STATE_NAMES.get(k, str(k)): v for k, v in sorted(other.items())
+            },
+            app_ports=sorted(app_ports),
             proxy_pids=list(owners.pids),
             seconds=time.perf_counter() - t0,
+            backend=self.backend,
         )
-
-
-def family_name(family: int) -> str:
-    return "tcp6" if family == socket.AF_INET6 else "tcp"

@@ -42,6 +42,12 @@ def _ports(text: str) -> frozenset[int]:
     return parse_ports(text)
 
 
+def _backend(text: str) -> str:
+    if text not in ("auto", "netlink", "proc"):
+        raise ValueError("one of auto, netlink, proc")
+    return text
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(n for n in (p.strip() for p in text.split(",")) if n)
 
@@ -106,7 +112,10 @@ def _common(p: argparse.ArgumentParser) -> _Flags:
     f.add("--app-ports", _ports, "",
           "extra application ports (inbound); listening ports are found automatically")
     f.add("--count-close-wait", _bool, "false", "also count CLOSE_WAIT sockets")
-    f.add("--net-dir", str, "/proc/net", "where tcp and tcp6 tables are read")
+    f.add("--net-dir", str, "/proc/net",
+          "where the tcp and tcp6 tables are read (another netns: /proc/PID/net)")
+    f.add("--backend", _backend, "auto",
+          "auto (netlink sock_diag for this netns, else /proc), netlink or proc")
     return f
 
 
@@ -127,8 +136,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, _Flags]]:
            "the pod's grace period, used when deletionTimestamp cannot be read")
     fp.add("--termination-drain-duration", parse_duration,
            _drain_from_proxy_config() or "5s",
-           "pilot-agent's drain after SIGTERM (default: PROXY_CONFIG's, else 5s); reserved",
-           env_fallbacks=("TERMINATION_DRAIN_DURATION",))
+           "pilot-agent's drain after SIGTERM, reserved at the end (default: the "
+           "terminationDrainDuration in Istio's PROXY_CONFIG env, else 5s)")
     fp.add("--extra-reserve", parse_duration, "2s",
            "reserved on top of terminationDrainDuration (kubelet's 2 s floor, skew)")
     fp.add("--drain-listeners", _bool, "true",
@@ -164,6 +173,8 @@ def cmd_census(values: dict[str, Any], output: str) -> int:
         app_ports=values["app_ports"],
         count_close_wait=values["count_close_wait"],
         net_dir=values["net_dir"],
+        backend=values["backend"],
+        all_states=True,
     )
     res = c.run()
     if output == "json":
@@ -173,7 +184,7 @@ def cmd_census(values: dict[str, Any], output: str) -> int:
         f"in flight: {res.total} (inbound {res.inbound}, outbound {res.outbound}); "
         f"excluded: {res.excluded_proxy} proxy-owned, {res.excluded_port} on Istio ports; "
         f"application ports: {','.join(map(str, res.app_ports)) or '-'}; "
-        f"proxy pids: {','.join(map(str, res.proxy_pids)) or '-'}"
+        f"proxy pids: {','.join(map(str, res.proxy_pids)) or '-'}; backend: {res.backend}"
     )
     for conn in res.connections():
         print(f"  {conn.direction:8} {conn.state:12} {conn.local_ip}:{conn.local_port} -> "
@@ -199,6 +210,7 @@ def cmd_prestop(values: dict[str, Any]) -> int:
         app_ports=values["app_ports"],
         count_close_wait=values["count_close_wait"],
         net_dir=values["net_dir"],
+        backend=values["backend"],
         api_server=values["api_server"] or None,
         token_file=values["token_file"],
         ca_file=values["ca_file"],

@@ -48,6 +48,7 @@ class PrestopConfig:
     app_ports: frozenset[int] = frozenset()
     count_close_wait: bool = False
     net_dir: str = "/proc/net"
+    backend: str = "auto"
     api_server: str | None = None
     token_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
     ca_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
@@ -202,6 +203,7 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
         app_ports=cfg.app_ports,
         count_close_wait=cfg.count_close_wait,
         net_dir=cfg.net_dir,
+        backend=cfg.backend,
     )
     log(
         "drain_started",
@@ -213,6 +215,7 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
         reserveSeconds=reserve,
         minDrainSeconds=cfg.min_drain,
         pollSeconds=cfg.poll_interval,
+        backend=census.backend,
     )
     drained_listeners = admin.drain_listeners() if cfg.drain_listeners else None
     reporter.emit(
@@ -315,4 +318,5 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
     if watcher is not None:
         watcher.stop.set()
     admin.close()
+    census.close()
     return code

@@ -92,7 +92,7 @@ def test_time_wait_is_not_counted(pod: Pod) -> None:
                                          "close_accepted": True}]}, uid=APP_UID)
     pod.hold({"comm": "client", "connect": [{"host": "127.0.0.1", "port": 8080, "count": 3,
                                              "close": True}]}, uid=2000)
-    census = Census(net_dir=pod.net_dir)
+    census = Census(net_dir=pod.net_dir, all_states=True)
     res = _wait_census(census, lambda r: "TIME_WAIT" in r.not_counted_states)
     assert res.total == 0
 
@@ -156,3 +156,30 @@ def test_census_cli_json(pod: Pod) -> None:
     ).stdout
     assert text.startswith("in flight: 10 (inbound 5, outbound 5)")
     assert Path(pod.net_dir).exists()
+
+
+def test_netlink_and_proc_agree(pod: Pod) -> None:
+    build_pod(pod)
+    pod.hold({"comm": "app", "listen": [{"host": "127.0.0.1", "port": 7000,
+                                         "close_accepted": True}]}, uid=APP_UID)
+    pod.hold({"comm": "client", "connect": [{"host": "127.0.0.1", "port": 7000, "count": 2,
+                                             "close": True}]}, uid=2000)
+    code = (
+        "import json\n"
+        "from drain_agent.census import Census\n"
+        "out = {}\n"
+        "for b in ('netlink', 'proc'):\n"
+        "    r = Census(backend=b, all_states=True).run()\n"
+        "    d = r.to_dict()\n"
+        "    d['connections'] = sorted(map(json.dumps, d['connections']))\n"
+        "    for k in ('censusSeconds', 'backend', 'proxyPids'):\n"
+        "        d.pop(k)\n"
+        "    out[b] = d\n"
+        "print(json.dumps(out))\n"
+    )
+    p = pod.ns.popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                     env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    out = json.loads(p.communicate(timeout=30)[0])
+    assert out["netlink"] == out["proc"]
+    assert out["netlink"]["total"] == 10
+    assert "TIME_WAIT" in out["netlink"]["notCountedStates"]
