@@ -167,6 +167,8 @@ class Resolver:
         found += [warnings.invalid_input("InvalidAnnotation", where, reason)
                   for where, reason in layer.invalid]
         found += warnings.value_warnings(fields_, target.grace_period)
+        if target.kind == "Pod" and target.pod_spec:
+            found += warnings.stale_sidecar(fields_, target.pod_spec)
         return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",
                 "target": {"kind": target.kind, "namespace": target.namespace,
                            "name": target.name},

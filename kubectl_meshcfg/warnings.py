@@ -32,6 +32,8 @@ FIXES: dict[str, str] = {
     "InvalidMeshConfig": "correct defaultConfig in the istio ConfigMap",
     "PreStopAndDrainAgent": "set either lifecycle.preStop or lifecycle.drainAgent, not both",
     "PostStartReplacesHold": "drop the custom postStart, or chain `pilot-agent wait` in it",
+    "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
+                    "(kubectl rollout restart) so the injector applies the effective config",
 }
 
 
@@ -167,3 +169,25 @@ def partial_resources(present: list[str]) -> list[Warning]:
 
 def invalid_input(code: str, where: str, reason: str) -> Warning:
     return {"code": code, "message": f"{where}: {reason}; ignored"}
+
+
+def stale_sidecar(resolved: Mapping[str, Mapping[str, Any]], pod_spec: Mapping[str, Any]) -> list[Warning]:
+    """A running pod whose injected sidecar differs from its effective config."""
+    from .staleness import running_values, stale_fields  # noqa: PLC0415
+
+    running = running_values(pod_spec)
+    if running is None:
+        return []
+    stale = stale_fields(resolved, running)
+    if not stale:
+        return []
+    changes = "; ".join(f"{leaf} {_show(now)} -> {_show(wanted)}" for leaf, now, wanted in stale)
+    return [{"code": "StaleSidecar",
+             "message": f"the running sidecar differs from the effective config; a restart "
+                        f"would change: {changes}"}]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value or '""'
+    return "unset" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

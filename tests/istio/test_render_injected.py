@@ -183,3 +183,43 @@ def test_rendering_the_rendered_object_changes_nothing(
     second = CliRunner().invoke(cli, [*args, "-f", str(tmp_path / "again" / "in.yaml")])
     once = CliRunner().invoke(cli, [*args, "-f", str(tmp_path / "in.yaml")])
     assert json.loads(second.stdout) == json.loads(once.stdout)
+
+
+def injected_pod(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The pod a ReplicaSet would create from an injected Deployment's template."""
+    template = deployment["spec"]["template"]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {**template["metadata"], "name": "app-abc", "namespace": "ai"},
+            "spec": template["spec"]}
+
+
+def explain_pod(tmp_path: Path, docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (tmp_path / "live.yaml").write_text(yaml.safe_dump_all(docs))
+    result = CliRunner().invoke(cli, ["explain", "pod/app-abc", "-n", "ai", "--local", "-f",
+                                      str(tmp_path / "live.yaml"), "-o", "json"])
+    assert result.exit_code == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_explain_says_when_a_running_sidecar_is_stale_and_what_a_restart_changes(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    config = spc("sizes", {
+        "proxy": {"concurrency": 2, "logLevel": "info",
+                  "resources": {"requests": {"cpu": "300m"}, "limits": {"cpu": "2"}}},
+        "traffic": {"excludeInboundPorts": "8080"},
+        "lifecycle": {"terminationDrainDuration": "10s"}})
+    pod = injected_pod(render_and_inject(tmp_path, istio_injector, [config, make_deployment()]))
+    fresh = explain_pod(tmp_path, [config, pod])
+    assert [w["code"] for w in fresh["warnings"]] == []
+    changed = spc("sizes", {
+        "proxy": {"concurrency": 4, "logLevel": "info",
+                  "resources": {"requests": {"cpu": "300m"}, "limits": {"cpu": "4"}}},
+        "traffic": {"excludeInboundPorts": "8080,9090"},
+        "lifecycle": {"terminationDrainDuration": "10s"}})
+    stale = explain_pod(tmp_path, [changed, pod])
+    warning = next(w for w in stale["warnings"] if w["code"] == "StaleSidecar")
+    assert "proxy.concurrency 2 -> 4" in warning["message"]
+    assert "proxy.resources.limits.cpu 2 -> 4" in warning["message"]
+    assert "traffic.excludeInboundPorts 8080 -> 8080,9090" in warning["message"]
+    assert "terminationDrainDuration" not in warning["message"]
+    assert "logLevel" not in warning["message"]
