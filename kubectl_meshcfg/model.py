@@ -348,10 +348,12 @@ def parse_mesh_config(doc: Mapping[str, Any], origin: Origin, istio_namespace: s
     """The mesh config from the `istio` ConfigMap (key `mesh`, YAML)."""
     import yaml  # noqa: PLC0415 (yaml is only needed when a mesh config is read)
 
+    from . import kubeyaml  # noqa: PLC0415 (istiod reads it with sigs.k8s.io/yaml)
+
     obj = describe_object(doc, istio_namespace)
     mesh_text = (doc.get("data") or {}).get("mesh") or ""
     try:
-        mesh = yaml.safe_load(mesh_text) or {}
+        mesh = kubeyaml.load(mesh_text) or {}
     except yaml.YAMLError as error:
         raise InvalidInput([(origin.at(obj, "data.mesh"), f"invalid YAML: {_first_line(error)}")]) from None
     if not isinstance(mesh, dict):

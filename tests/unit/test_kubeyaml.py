@@ -49,3 +49,14 @@ def test_documents_and_merge_keys() -> None:
 
 def test_a_key_named_y_is_true_as_in_kubectl() -> None:
     assert kubeyaml.load("y: 1") == {"true": 1}
+
+
+def test_mesh_config_is_read_as_istiod_reads_it() -> None:
+    from kubectl_meshcfg.model import Origin, parse_mesh_config
+
+    doc = {"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "istio", "namespace": "istio-system"},
+           "data": {"mesh": "defaultConfig:\n  concurrency: 2.0\n"
+                            "  holdApplicationUntilProxyStarts: y\n"}}
+    mesh = parse_mesh_config(doc, Origin("mesh.yaml", 1), "istio-system")
+    assert mesh.default_config == {"concurrency": 2, "holdApplicationUntilProxyStarts": True}
