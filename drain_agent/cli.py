@@ -163,6 +163,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, _Flags]]:
     cen = sub.add_parser("census", help="print the current classification")
     fc = _common(cen)
     cen.add_argument("-o", "--output", choices=("text", "json"), default="text")
+
+    ins = sub.add_parser("install", help="copy this binary to DEST (delivery init container)")
+    ins.add_argument("destination", help="e.g. /meshcfg/meshcfg-drain on a shared emptyDir")
     return parser, {"prestop": fp, "census": fc}
 
 
@@ -233,6 +236,10 @@ def cmd_prestop(values: dict[str, Any]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, flags = build_parser()
     ns = parser.parse_args(argv)
+    if ns.command == "install":
+        from drain_agent.install import install
+
+        return install(ns.destination)
     values = flags[ns.command].convert(ns)
     if ns.command == "census":
         return cmd_census(values, ns.output)

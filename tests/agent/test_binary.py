@@ -88,3 +88,29 @@ def test_binary_drains_in_the_harness(agent_binary: Path) -> None:
     res = json.loads(r.stdout.splitlines()[-1])
     assert res["succeeded"] == 1 and res["prestop_exit"] == 0, res
     assert res["agent_in_container_log"]
+
+
+def test_binary_installs_itself_for_the_delivery_init_container(agent_binary: Path) -> None:
+    target = Path(tempfile.mkdtemp(prefix="meshcfg-install-")) / "shared" / "meshcfg-drain"
+    r = subprocess.run([str(agent_binary), "install", str(target)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert target.read_bytes() == agent_binary.read_bytes()
+    assert target.stat().st_mode & 0o777 == 0o755
+    copied = subprocess.run([str(target), "--version"], capture_output=True, text=True, timeout=60)
+    assert copied.stdout.startswith("meshcfg-drain ")
+
+
+def test_dockerfile_packs_what_build_agent_produces_where_render_expects_it() -> None:
+    from kubectl_meshcfg import render
+
+    dockerfile = (ROOT / "manifests" / "drain-agent" / "Dockerfile").read_text().splitlines()
+    instructions = [line.split(None, 1) for line in dockerfile if line and not line.startswith("#")]
+    copies = [args.split() for op, args in instructions if op == "COPY"]
+    build_agent = (ROOT / "scripts" / "build-agent").read_text()
+    assert 'out="$root/dist"' in build_agent and "--name meshcfg-drain" in build_agent
+    assert copies == [["dist/meshcfg-drain", render.AGENT_IMAGE_BINARY]]
+    assert ["USER", f"{render.PROXY_UID}:{render.PROXY_UID}"] in instructions
+    assert ["ENTRYPOINT", f'["{render.AGENT_IMAGE_BINARY}"]'] in instructions
+    installer = render.agent_installer("any")
+    assert installer["command"] == [render.AGENT_IMAGE_BINARY, "install", render.AGENT_BINARY]
