@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from clusterlib import KubeCluster, poll
-from corpuslib import CORPUS, Group, bad_documents, value_groups
+from corpuslib import CORPUS, Group, bad_documents, place, value_groups
 
 from kubectl_meshcfg import crd, loader
 from kubectl_meshcfg.errors import InvalidInput
@@ -252,3 +253,66 @@ def test_yaml_scalars_read_as_kubectl_reads_them(installed_crd: KubeCluster,
             disagree.append((text.splitlines()[-1], "python", python, "server", not python))
     assert not disagree, disagree
     assert accepted and len(accepted) < len(texts)
+
+
+def _random_values(seed: int = 20261125, per_field: int = 40) -> list[tuple[str, Any]]:
+    """Deterministic near-miss strings for each string format (beyond the hand-written
+    corpus): built from the characters that matter to each format."""
+    rnd = random.Random(seed)
+
+    def text(alphabet: str, low: int, high: int) -> str:
+        return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(low, high)))
+
+    def octet() -> str:
+        return str(rnd.choice([0, 1, 10, 127, 255, 256, 300, rnd.randint(0, 999)]))
+
+    def cidr() -> str:
+        if rnd.random() < 0.5:
+            address = ".".join(octet() for _ in range(rnd.choice([3, 4, 4, 4, 5])))
+        else:
+            address = text("0123456789abcdefABCDEF::::.", 1, 12)
+        prefix = rnd.choice(["", "/", f"/{rnd.randint(0, 140)}", "/0", "/32", "/128", "/08"])
+        return address + prefix
+
+    makers: dict[str, Any] = {
+        "spec.traffic.excludeInboundPorts": lambda: text("0123456789, *+-", 0, 12),
+        "spec.traffic.includeOutboundPorts": lambda: text("0123456789, *", 0, 12),
+        "spec.traffic.excludeOutboundIPRanges": lambda: ",".join(
+            cidr() for _ in range(rnd.randint(1, 3))),
+        "spec.traffic.includeOutboundIPRanges": lambda: rnd.choice(
+            [cidr(), "*", " *", cidr() + ", " + cidr()]),
+        "spec.lifecycle.terminationDrainDuration": lambda: text("0123456789.hmsun -+", 1, 8),
+        "spec.proxy.resources.limits.cpu": lambda: text("0123456789.eEkKMGimnu+- ", 1, 7),
+        "spec.proxy.componentLogLevel": lambda: ",".join(
+            f"{text('abmisc_0-', 0, 5)}{rnd.choice([':', '', '::'])}"
+            f"{rnd.choice(['error', 'debug', 'warn', 'off', 'Info', ''])}"
+            for _ in range(rnd.randint(1, 3))),
+        "spec.selector.matchLabels.app": lambda: text("aZ09-_./ ", 0, 8),
+        "spec.proxy.proxyMetadata.K": lambda: text("aZ09-_./ =", 0, 6),
+    }
+    values = []
+    for path, make in makers.items():
+        for _ in range(per_field):
+            values.append((path, make()))
+    for _ in range(per_field):   # label keys and environment variable names
+        values.append(("spec.selector.matchLabels", {text("aZ09-_./", 1, 10): "v"}))
+        values.append(("spec.proxy.proxyMetadata", {text("aZ09-_.=/", 1, 8): "v"}))
+    return values
+
+
+def test_random_near_miss_values_agree(installed_crd: KubeCluster,
+                                       test_namespace: str) -> None:
+    base = {"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
+            "metadata": {"name": "x"}, "spec": {}}
+    docs, expected = [], {}
+    for i, (path, value) in enumerate(_random_values()):
+        doc = place(base, path, value)
+        doc["metadata"]["name"] = name = f"r-{i:04d}"
+        docs.append(doc)
+        expected[name] = (path, value, python_accepts(doc))
+    accepted, _ = apply_dry_run(installed_crd, test_namespace, docs)
+    disagree = [(path, value, "python", ok) for name, (path, value, ok) in expected.items()
+                if ok != (name in accepted)]
+    assert not disagree, disagree
+    verdicts = {ok for _, _, ok in expected.values()}
+    assert verdicts == {True, False}
