@@ -301,8 +301,9 @@ class Api:
     def _log(self, method: str, url: str, status: str, started: float) -> None:
         if self.trace:
             elapsed = (time.monotonic() - started) * 1000
-            print(f"I0000 {method} {url} {status} in {elapsed:.0f} milliseconds",
-                  file=sys.stderr)
+            with self._lock:
+                print(f"I0000 {method} {url} {status} in {elapsed:.0f} milliseconds",
+                      file=sys.stderr, flush=True)
 
     def _summary(self) -> None:
         print(f"meshcfg: {self.requests} API requests", file=sys.stderr)
@@ -468,6 +469,9 @@ def load_live_inventory(scope: Scope, query: TargetQuery | None = None,
             config_fs += _list_configs(pool, api, [], [root])
         config_docs = _results(config_fs)
         target_docs = _results(target_fs)
+        if query is None and wanted == [root]:
+            # `get -n <root>`: a global object's matched pods are in every namespace.
+            target_docs = _with_all_pods(api, target_docs, root)
     inventory = Inventory(mesh=mesh)
     seen: set[tuple[str, str]] = set()
     for doc in config_docs:
@@ -508,6 +512,16 @@ def _target_futures(pool: ThreadPoolExecutor, api: Api, query: TargetQuery | Non
         for ns in namespaces:
             futures.append(pool.submit(_typed_list, api, resource, ns))
     return futures
+
+
+def _with_all_pods(api: Api, docs: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
+    try:
+        pods = _typed_list(api, TARGET_RESOURCES["Pod"], None)
+    except Forbidden:
+        warn(f"cannot list pods in every namespace: the PODS of global objects count "
+             f"namespace {root} only")
+        return docs
+    return [d for d in docs if d["kind"] != "Pod"] + pods
 
 
 def _get_one(api: Api, resource: Resource, namespace: str, name: str) -> list[dict[str, Any]]:

@@ -103,6 +103,15 @@ def test_get_label_selector_and_all_namespaces(meshcfg: Meshcfg, populated: str,
                for line in everywhere.out.splitlines())
 
 
+def test_get_root_namespace_counts_pods_everywhere(meshcfg: Meshcfg, populated: str,
+                                                   mesh_ns: str) -> None:
+    run = meshcfg("get", "-n", mesh_ns)
+    assert run.code == 0, run.err
+    [row] = [line.split() for line in run.out.splitlines()[1:]]
+    assert row[:3] == ["global", "global", "<none>"]
+    assert int(row[4]) >= 2          # web-0 and db-0 of the other namespace, at least
+
+
 def test_get_missing_name(meshcfg: Meshcfg, populated: str) -> None:
     run = meshcfg("get", "nope", "-n", populated)
     assert run.code == 1
