@@ -286,6 +286,17 @@ def selector_schema() -> Schema:
                   "absent = the whole namespace")
 
 
+CONTAINER_HELP = {
+    "proxy": "the istio-proxy sidecar container",
+    "init": "the istio-init container",
+    "resources": "CPU and memory (Kubernetes quantities)",
+    "requests": "resource requests",
+    "limits": "resource limits",
+    "traffic": "traffic capture, in Istio annotation syntax: comma-separated, '*' = all",
+    "lifecycle": "start-up and termination of the sidecar",
+}
+
+
 def _container_schema(prefix: str) -> Schema:
     properties: dict[str, Schema] = {}
     for key in fields.OBJECTS[prefix]:
@@ -297,6 +308,9 @@ def _container_schema(prefix: str) -> Schema:
         else:
             properties[key] = _container_schema(path)
     schema: Schema = {"type": "object", "properties": properties}
+    last = prefix.rsplit(".", 1)[-1]
+    if last in CONTAINER_HELP:
+        schema = {"description": CONTAINER_HELP[last], **schema}
     if prefix == "lifecycle":
         schema["x-kubernetes-validations"] = [_rule(
             "!(has(self.preStop) && has(self.drainAgent))",
@@ -318,6 +332,9 @@ def spec_schema() -> Schema:
 
 def crd() -> dict[str, Any]:
     schema = {
+        "description": "Scoped Istio sidecar settings: global in the mesh root namespace "
+                       "without a selector, namespace-wide elsewhere, per workload with a "
+                       "selector. See `kubectl meshcfg explain`.",
         "type": "object",
         "properties": {
             "apiVersion": {"type": "string"},
