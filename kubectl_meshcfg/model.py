@@ -210,7 +210,11 @@ def _parse_selector(spec: Mapping[str, Any], problems: _Problems) -> dict[str, s
     for key, value in labels.items():
         if not _valid_label_key(key):
             problems.add(f"spec.selector.matchLabels.{key}", f"{key!r} is not a valid label key")
-        elif not isinstance(value, str) or not formats.LABEL_VALUE_RE.fullmatch(value):
+        elif not isinstance(value, str):
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            problems.add(f"spec.selector.matchLabels.{key}",
+                         f"{shown} is not a string: quote label values")
+        elif not formats.LABEL_VALUE_RE.fullmatch(value):
             problems.add(f"spec.selector.matchLabels.{key}",
                          f"{value!r} is not a valid label value")
     return {str(k): str(v) for k, v in labels.items()}
