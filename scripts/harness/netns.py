@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import random
 import resource
@@ -60,15 +61,27 @@ class NetNS:
         self.created = True
         _run("ip", "-n", self.name, "link", "set", "lo", "up")
         if self.veth:
-            a, b = random.randrange(16, 250), random.randrange(0, 64) * 4
-            self.host_ip, self.pod_ip = f"10.{a}.{b}.1", f"10.{a}.{b}.2"
             _run("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.pod_if,
                  "netns", self.name)
-            _run("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
+            self._assign_subnet()
             _run("ip", "link", "set", self.host_if, "up")
             _run("ip", "-n", self.name, "addr", "add", f"{self.pod_ip}/30", "dev", self.pod_if)
             _run("ip", "-n", self.name, "link", "set", self.pod_if, "up")
             _run("ip", "-n", self.name, "route", "add", "default", "via", self.host_ip)
+
+    def _assign_subnet(self) -> None:
+        """A /30 no other interface of the host uses; chosen under a lock, so parallel
+        harness processes never pick the same one."""
+        with open("/run/meshcfg-harness-subnets.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            used = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True,
+                                  text=True).stdout
+            while True:
+                a, b = random.randrange(16, 250), random.randrange(0, 64) * 4
+                if f" 10.{a}.{b}." not in used:
+                    break
+            self.host_ip, self.pod_ip = f"10.{a}.{b}.1", f"10.{a}.{b}.2"
+            _run("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
 
     def pids(self) -> list[int]:
         r = subprocess.run(["ip", "netns", "pids", self.name], capture_output=True, text=True)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from agent_helpers import APP_UID, PROXY_UID, ROOT, Pod
+from agent_helpers import APP_UID, PROXY_UID, ROOT, Pod, python_for_others
 
 from drain_agent.census import Census, parse_ports
 
@@ -183,3 +183,31 @@ def test_netlink_and_proc_agree(pod: Pod) -> None:
     assert out["netlink"] == out["proc"]
     assert out["netlink"]["total"] == 10
     assert "TIME_WAIT" in out["netlink"]["notCountedStates"]
+
+
+def test_processes_vanishing_mid_scan(pod: Pod) -> None:
+    """Proxy-named processes that come and go (and fds that close) never break a census."""
+    app_with_client = {"comm": "app", "listen": [{"host": "127.0.0.1", "port": 8080}]}
+    pod.hold(app_with_client, uid=APP_UID)
+    census = Census(net_dir=pod.net_dir, rescan_seconds=0.0)  # rescan at every poll
+    churn = [
+        pod.ns.popen([*python_for_others(), "-c",
+                      "import ctypes, socket, time\n"
+                      "ctypes.CDLL(None).prctl(15, b'envoy', 0, 0, 0)\n"
+                      "s = socket.create_connection(('127.0.0.1', 8080))\n"
+                      "time.sleep(0.01 * (__import__('os').getpid() % 20))\n"],
+                     uid=PROXY_UID)
+        for _ in range(30)
+    ]
+    seen = 0
+    while any(p.poll() is None for p in churn):
+        res = census.run()
+        seen = max(seen, res.excluded_proxy)
+        assert res.total >= 0
+    for p in churn:
+        p.wait()
+    # whatever was caught mid-life was attributed to the proxy; nothing raised
+    assert census.owners.scans >= 2
+    assert census.run().excluded_proxy == 0
+    # a pid that is gone, or whose fds cannot be read, gives no inodes and no error
+    assert census.owners.socket_inodes(2**22 + 12345) == set()
