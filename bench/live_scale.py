@@ -220,6 +220,10 @@ def main() -> None:
     pods_seen = json.loads((workdir / "kubectl.json").read_text())["items"]
     bench_pods = sum(1 for p in pods_seen if (p["metadata"].get("labels") or {}).get(LABEL))
     requests, per_path = request_count(meshcfg, env)
+    configs_total = len(kube.Api(load_access(kubeconfig, None)).list(kube.SIDECAR_CONFIGS, None))
+    pages = math.ceil(len(pods_seen) / kube.PAGE_SIZE) + math.ceil(configs_total / kube.PAGE_SIZE)
+    # the mesh ConfigMap, one page at least per workload kind, then pods and configs pages
+    expected = 1 + (len(kube.TARGET_RESOURCES) - 1) + pages
 
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
     print(f"cluster: {len(pods_seen)} pods ({bench_pods} from the benchmark), "
@@ -232,7 +236,8 @@ def main() -> None:
     print(f"ratio meshcfg / kubectl: {ours_s / theirs_s:.2f}x (target: <= 2x)")
     print(f"output sizes: meshcfg {(workdir / 'meshcfg.json').stat().st_size / 1e6:.1f} MB, "
           f"kubectl {(workdir / 'kubectl.json').stat().st_size / 1e6:.1f} MB")
-    print(f"meshcfg API requests: {requests} (page size {kube.PAGE_SIZE})")
+    print(f"meshcfg API requests: {requests} (expected: 1 mesh ConfigMap + 6 workload lists "
+          f"+ {pages} pages of {kube.PAGE_SIZE} pods/configs = {expected})")
     for path, count in sorted(per_path.items()):
         print(f"  {count:4d}  GET {path}")
 
