@@ -258,3 +258,17 @@ def test_diff_local_needs_no_cluster(tmp_path: Path) -> None:
     [item] = json.loads(result.stdout)["items"]
     assert item["fields"][0]["before"]["value"] == 2
     assert item["fields"][0]["after"]["value"] == 3
+
+
+def test_broken_mesh_config_is_reported_not_fatal(meshcfg: Meshcfg, kube_cluster: KubeCluster,
+                                                   test_namespace: str, mesh_ns: str) -> None:
+    broken = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "istio", "namespace": mesh_ns},
+              "data": {"mesh": "defaultConfig: [not, a, map"}}
+    kubectl_apply(kube_cluster, broken, pod("p", test_namespace))
+    run = meshcfg("explain", "pod/p", "-n", test_namespace, "-o", "json")
+    assert run.code == 0
+    assert run.err.startswith("warning: ignoring the mesh config: cluster: ConfigMap "
+                              f"{mesh_ns}/istio: data.mesh: invalid YAML")
+    assert run.err.count("\n") == 1
+    assert {f["source"]["layer"] for f in run.json()["fields"].values()} == {"default"}

@@ -1,0 +1,59 @@
+"""Objects read from the cluster that do not validate are reported and skipped, never fatal;
+API failures become one line naming verb, resource, namespace and object."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubectl_meshcfg import kube
+from kubectl_meshcfg.errors import ApplyConflict, CrdMissing, Forbidden, NotFound, Unauthorized
+from kubectl_meshcfg.kubeconfig import ClusterAccess
+from kubectl_meshcfg.model import parse_config
+
+ACCESS = ClusterAccess(server="https://api:6443", context="ctx", user_name="me")
+
+
+def test_invalid_config_from_the_cluster_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = {"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
+           "metadata": {"name": "bad", "namespace": "ns"}, "spec": {"proxy": {"concurrency": -1}}}
+    assert kube._parse_or_warn(parse_config, doc) is None
+    err = capsys.readouterr().err
+    assert err.startswith("warning: skipping SidecarProxyConfig ns/bad (invalid in the cluster): "
+                          "spec.proxy.concurrency")
+    assert err.count("\n") == 1
+
+
+def error(status: int, body: object, call: kube.Call) -> Exception:
+    return kube._api_error(status, json.dumps(body).encode(), call, ACCESS)
+
+
+def test_error_lines() -> None:
+    patch = kube.Call("patch", kube.SIDECAR_CONFIGS, "ns", "cfg")
+    forbidden = error(403, {"message": 'sidecarproxyconfigs.meshcfg.io "cfg" is forbidden: User '
+                                       '"alice" cannot patch resource ...'}, patch)
+    assert isinstance(forbidden, Forbidden)
+    assert str(forbidden) == ('error: forbidden: User "alice" cannot patch '
+                              'sidecarproxyconfigs.meshcfg.io "cfg" in namespace "ns" '
+                              "(meshcfg-editor grants it: manifests/rbac/meshcfg-editor.yaml)")
+    unauthorized = error(401, {"message": "Unauthorized"}, patch)
+    assert isinstance(unauthorized, Unauthorized)
+    assert 'context "ctx" as user "me"' in str(unauthorized)
+    conflict = error(409, {"details": {"causes": [
+        {"type": "FieldManagerConflict", "field": ".spec.proxy.concurrency",
+         "message": 'conflict with "platform" using meshcfg.io/v1alpha1'},
+        {"type": "FieldManagerConflict", "field": ".spec.proxy.logLevel",
+         "message": 'conflict with "platform" using meshcfg.io/v1alpha1'}]}}, patch)
+    assert isinstance(conflict, ApplyConflict)
+    assert ('field manager "platform" owns spec.proxy.concurrency, spec.proxy.logLevel'
+            in str(conflict))
+    missing = error(404, {"message": "the server could not find the requested resource",
+                          "details": {}}, patch)
+    assert isinstance(missing, CrdMissing)
+    gone = error(404, {"details": {"name": "cfg", "kind": "sidecarproxyconfigs"}}, patch)
+    assert isinstance(gone, NotFound)
+    assert str(gone) == 'error: sidecarproxyconfigs.meshcfg.io "cfg" in namespace "ns" not found'
+    pods = kube.Call("list", kube.TARGET_RESOURCES["Pod"], None)
+    assert str(error(500, {"reason": "InternalError", "message": "etcd\n down"}, pods)) == (
+        "error: list pods at cluster scope failed: 500 InternalError: etcd down")
