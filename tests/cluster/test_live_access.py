@@ -17,6 +17,7 @@ from kubectl_meshcfg import kube
 
 from .livelib import (
     RBAC_DIR,
+    ROOT,
     Meshcfg,
     crd,
     kubectl_apply,
@@ -286,3 +287,29 @@ def test_missing_namespace_on_apply(meshcfg: Meshcfg, tmp_path: Path) -> None:
     run = meshcfg("apply", "-f", str(path))
     assert run.code == 1
     assert run.err == 'error: namespace "no-such-namespace-here" not found\n'
+
+
+def test_runs_as_a_kubectl_plugin(meshcfg: Meshcfg, kube_cluster: KubeCluster,
+                                  test_namespace: str, tmp_path: Path) -> None:
+    """`kubectl meshcfg ...` through the same-version kubectl's plugin lookup on PATH, as
+    separate processes: stdout, stderr and exit code as the user sees them."""
+    venv_bin = ROOT / ".venv" / "bin"
+    env = dict(kube_cluster.env, PATH=f"{venv_bin}:/usr/bin:/bin")
+    path = write(tmp_path / "c.yaml", spc("plugged", test_namespace, {"proxy": {"concurrency": 2}}))
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(kube_cluster.kubectl_bin), "meshcfg", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    applied = kubectl("apply", "-f", str(path))
+    assert (applied.returncode, applied.stdout, applied.stderr) == (
+        0, "sidecarproxyconfig.meshcfg.io/plugged serverside-applied\n", "")
+    got = kubectl("get", "-n", test_namespace, f"--istio-namespace={meshcfg.mesh_ns}",
+                  "-o", "name")
+    assert (got.returncode, got.stdout, got.stderr) == (
+        0, "sidecarproxyconfig.meshcfg.io/plugged\n", "")
+    missing = kubectl("delete", "nope", "-n", test_namespace)
+    assert missing.returncode == 1
+    assert missing.stdout == ""
+    assert missing.stderr == (f'error: sidecarproxyconfigs.meshcfg.io "nope" in namespace '
+                              f'"{test_namespace}" not found\n')
