@@ -175,9 +175,14 @@ class ProxyOwnership:
                 found.add(int(target[8:-1]))
         return found
 
-    def refresh(self) -> None:
-        """Re-find the proxy processes and re-read their socket inodes."""
+    def refresh(self, only_if_changed: bool = False) -> None:
+        """Re-find the proxy processes and re-read their socket inodes (with
+        ``only_if_changed``, the inodes only when the set of processes changed)."""
+        before = self.pids
         self.find_processes()
+        if only_if_changed and self.scans and self.pids == before:
+            self.scanned_at = time.monotonic()
+            return
         inodes: set[int] = set()
         for pid in self.pids:
             inodes |= self.socket_inodes(pid)
@@ -249,7 +254,7 @@ class Census:
         t0 = time.perf_counter()
         owners = self.owners
         if owners.scans == 0 or time.monotonic() - owners.scanned_at > self.rescan_seconds:
-            owners.refresh()
+            owners.refresh(only_if_changed=True)
         try:
             records = self._dump()
         except OSError:  # netlink refused mid-way: fall back for good
