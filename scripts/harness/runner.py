@@ -61,6 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="pilot-agent's status listener (0: none)")
     p.add_argument("--no-admin-stats", action="store_true",
                    help="the proxy's admin /stats is unavailable")
+    p.add_argument("--late-requests", type=int, default=0,
+                   help="short requests sent on new connections after the deletion")
+    p.add_argument("--late-after", type=float, default=1.0,
+                   help="seconds after the deletion the late requests are sent")
     p.add_argument("--native-sidecar", action="store_true")
     p.add_argument("--min-drain", default="0s")
     p.add_argument("--poll-interval", default="200ms")
@@ -81,7 +85,9 @@ class Scenario:
         self.upstream: subprocess.Popen[bytes] | None = None
         self.app: Container | None = None
         self.proxy: Container | None = None
+        self.late: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
+        self.connection_close = 0
 
     # ---- pod construction -------------------------------------------------
     def start(self) -> None:
@@ -184,6 +190,8 @@ class Scenario:
             if resp is None:
                 self.errors["eof"] += 1
                 return "503"
+            if resp.wants_close():
+                self.connection_close += 1
             return str(resp.status)
         except (OSError, ConnectionError, asyncio.IncompleteReadError) as e:
             self.errors[type(e).__name__] += 1
@@ -216,12 +224,20 @@ class Scenario:
         log(f"deleting the pod: prestop={a.prestop} S={a.request_seconds} D={a.drain_seconds} "
             f"G={a.grace_seconds} requests={n}")
         stopping = loop.run_in_executor(None, kubelet.delete_pod, self.app, self.proxy)
+        late: list[asyncio.Task[str]] = []
+        if a.late_requests:
+            # a rollout: other proxies still route to this pod for a moment
+            await asyncio.sleep(a.late_after)
+            self.connection_close = 0
+            late = [asyncio.create_task(self.one_request("/delay/0.2"))
+                    for _ in range(a.late_requests)]
         done: set[asyncio.Task[str]] = set()
-        if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=a.grace_seconds + 20)
+        if tasks or late:
+            done, pending = await asyncio.wait(tasks + late, timeout=a.grace_seconds + 20)
             for t in pending:
                 t.cancel()
         await stopping
+        self.late = Counter(t.result() if t in done else "timeout" for t in late)
         seconds_to_exit = max(self.app.exited_at or 0, self.proxy.exited_at or 0)
         statuses = Counter(t.result() if t in done else "timeout" for t in tasks)
         for _, w in idle:
@@ -249,6 +265,9 @@ class Scenario:
             "failed": a.requests - statuses.get("200", 0),
             "statuses": dict(statuses),
             "connection_errors": dict(self.errors),
+            "late_sent": a.late_requests,
+            "late_succeeded": self.late.get("200", 0),
+            "late_connection_close": self.connection_close if a.late_requests else None,
             "prestop_exit": self.proxy.prestop_exit,
             "prestop_seconds": self.proxy.prestop_seconds,
             "prestop_finished": self.proxy.prestop_finished,

@@ -59,4 +59,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                               "3", "--drain-seconds", "1", "--grace-seconds", "8"]},
     "none-native": {"args": ["--prestop", "none", "--native-sidecar", "--request-seconds",
                              "3", "--drain-seconds", "1", "--grace-seconds", "8"]},
+    # new connections after the deletion (a rollout: other proxies still route here for a
+    # moment): the draining proxy keeps accepting, answers "Connection: close"; the
+    # agent's minimum drain keeps it up meanwhile
+    "agent-late-requests": {"args": ["--prestop", "agent", "--min-drain", "3s",
+                                     "--requests", "0", "--late-requests", "20",
+                                     "--late-after", "1.5", "--app-shutdown-delay", "3",
+                                     "--drain-seconds", "1", "--grace-seconds", "10"]},
+    "none-late-requests": {"args": ["--prestop", "none", "--requests", "0",
+                                    "--late-requests", "20", "--late-after", "1.5",
+                                    "--app-shutdown-delay", "3", "--drain-seconds", "1",
+                                    "--grace-seconds", "10"]},
 }

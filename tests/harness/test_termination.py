@@ -119,3 +119,12 @@ def test_native_sidecar(harness_results: dict[str, dict[str, Any]]) -> None:
         r = get(harness_results, name)
         assert r["succeeded"] == 1, r
         assert r["proxy_sigterm_at"] >= r["app_exited_at"], r
+
+
+def test_draining_proxy_keeps_accepting(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-late-requests")
+    assert r["late_sent"] == 20 and r["late_succeeded"] == 20, r
+    assert r["late_connection_close"] == 20  # drained: every answer closes its connection
+    assert r["prestop_exit"] == 0 and r["prestop_seconds"] >= 3.0 - 0.1, r  # min drain
+    bad = get(harness_results, "none-late-requests")
+    assert bad["late_succeeded"] == 0, bad
