@@ -14,15 +14,24 @@ from .warnings import FIXES
 Effective = Mapping[str, Any]
 
 
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Safe YAML, written by libyaml when present; never `&id001`/`*id001` aliases (the
+    resolver shares field objects between targets, which the default dumper turns into
+    anchors)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump(obj: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(obj, indent=2) + "\n"
-    return str(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False))
+    return str(yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False))
 
 
 def dump_stream(docs: Sequence[Any]) -> str:
     """A YAML stream, one document per object."""
-    return str(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False))
+    return str(yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False))
 
 
 def as_list(items: Sequence[Any], named_one: bool) -> Any:
