@@ -258,20 +258,23 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
             )
             last_total = res.total
         idle_streak = idle_streak + 1 if active == 0 else 0
-        if now >= min_end:
-            if res.total == 0:
-                outcome, code = "no connections in flight", EXIT_DRAINED
-                break
-            if idle_streak >= IDLE_CONFIRMATIONS:
-                outcome = (
-                    f"only idle keep-alive connections left ({res.total}; "
-                    "admin stats: 0 requests in flight)"
-                )
-                code = EXIT_DRAINED
-                break
+        drained: str | None = None
+        if res.total == 0:
+            drained = "no connections in flight"
+        elif idle_streak >= IDLE_CONFIRMATIONS:
+            drained = (
+                f"only idle keep-alive connections left ({res.total}; "
+                "admin stats: 0 requests in flight)"
+            )
+        if drained and now >= min_end:
+            outcome, code = drained, EXIT_DRAINED
+            break
         left = deadline.remaining(now)
         if left <= 0:
-            outcome, code = "deadline reached", EXIT_TIMED_OUT
+            if drained:  # drained, but the deadline came before the minimum drain ended
+                outcome, code = f"{drained} (minimum drain cut short by the deadline)", 0
+            else:
+                outcome, code = "deadline reached", EXIT_TIMED_OUT
             break
         if stop.is_set():
             outcome, code = "interrupted by SIGTERM", EXIT_INTERRUPTED

@@ -194,3 +194,13 @@ def test_bad_flag_value_is_a_usage_error() -> None:
     r = subprocess.run([sys.executable, "-m", "drain_agent", "prestop", "--poll-interval", "x"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "--poll-interval" in r.stderr
+
+
+def test_minimum_drain_never_outlives_the_deadline(pod: Pod, agent: Agent) -> None:
+    pod.hold({"comm": "app", "listen": [{"host": "0.0.0.0", "port": 8080}]}, uid=APP_UID)
+    code, lines, _ = agent.run("--grace-period", "4", "--termination-drain-duration", "1s",
+                               "--min-drain", "30s", "--poll-interval", "100ms")
+    f = final(lines)
+    assert code == 0, f  # nothing was in flight: drained, only the minimum was cut
+    assert f["outcome"] == "no connections in flight (minimum drain cut short by the deadline)"
+    assert 0.9 <= f["seconds"] <= max(1.0, lines[0]["startupSeconds"]) + 0.6, f
