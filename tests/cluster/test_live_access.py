@@ -4,6 +4,7 @@ CRD missing. Each error is one stderr line and exit 1, no traceback without -v."
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -137,8 +138,15 @@ def rbac_docs(name: str, mesh_namespace: str) -> list[dict[str, Any]]:
 
 def token_kubeconfig(cluster: KubeCluster, role: str, namespace: str, mesh_namespace: str,
                      account: str) -> Path:
+    """A kubeconfig with only the token of `grant`'s ServiceAccount."""
+    return cluster.kubeconfig_for_token(grant(cluster, role, namespace, mesh_namespace, account),
+                                        namespace)
+
+
+def grant(cluster: KubeCluster, role: str, namespace: str, mesh_namespace: str,
+          account: str) -> str:
     """A ServiceAccount in `namespace` bound to ClusterRole `role` there, plus the mesh
-    reader Role in the mesh namespace; a kubeconfig with its token only."""
+    reader Role in the mesh namespace; returns its token."""
     kubectl_apply(cluster, *rbac_docs(role, mesh_namespace),
                   *rbac_docs("meshcfg-readonly", mesh_namespace))
     token = cluster.service_account_token(namespace, account)
@@ -154,7 +162,7 @@ def token_kubeconfig(cluster: KubeCluster, role: str, namespace: str, mesh_names
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                     "name": "meshcfg-mesh-reader"},
         "subjects": [subject]})
-    return cluster.kubeconfig_for_token(token, namespace)
+    return token
 
 
 def test_readonly_token_can_read_but_not_apply(meshcfg: Meshcfg, kube_cluster: KubeCluster,
@@ -313,3 +321,35 @@ def test_runs_as_a_kubectl_plugin(meshcfg: Meshcfg, kube_cluster: KubeCluster,
     assert missing.stdout == ""
     assert missing.stderr == (f'error: sidecarproxyconfigs.meshcfg.io "nope" in namespace '
                               f'"{test_namespace}" not found\n')
+
+
+def test_exec_credential_plugin(meshcfg: Meshcfg, kube_cluster: KubeCluster,
+                                test_namespace: str, tmp_path: Path) -> None:
+    """A kubeconfig user with an exec plugin (relative command path, resolved against the
+    kubeconfig's directory as kubectl does) that hands out a ServiceAccount token."""
+    token = grant(kube_cluster, "meshcfg-readonly", test_namespace, meshcfg.mesh_ns,
+                  "plugin-user")
+    (tmp_path / "bin").mkdir()
+    plugin = tmp_path / "bin" / "cred"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": token}}
+    plugin.write_text(f"#!/bin/sh\ncat <<'END'\n{json.dumps(credential)}\nEND\n")
+    plugin.chmod(0o755)
+    config = tmp_path / "exec.kubeconfig"
+    config.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": kube_cluster.server,
+                                               "certificate-authority": str(kube_cluster.ca_file)}}],
+        "users": [{"name": "u", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": "./bin/cred",
+            "interactiveMode": "Never"}}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u",
+                                               "namespace": test_namespace}}],
+        "current-context": "c"}))
+    user = Meshcfg(kube_cluster, meshcfg.mesh_ns, config)
+    run = user("get")
+    assert run.code == 0, run.err
+    assert (run.out, run.err) == ("", f"No resources found in {test_namespace} namespace.\n")
+    refused = user("get", "-n", "default")
+    assert refused.code == 1
+    assert f"system:serviceaccount:{test_namespace}:plugin-user" in refused.err
