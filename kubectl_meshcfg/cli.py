@@ -16,7 +16,7 @@ from .errors import EXIT_FOUND, CheckFound, InvalidInput, MeshcfgError, UsageErr
 from .formats import PRECEDENCES
 from .inventory import Inventory, TargetQuery, parse_target_args, select_targets
 from .labels import parse_selector
-from .model import DEFAULT_ISTIO_NAMESPACE
+from .model import DEFAULT_ISTIO_NAMESPACE, Target
 from .resolve import Resolver
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,14 +134,38 @@ def cli(verbose: bool) -> None:
     """Scoped Istio sidecar configuration: see which setting won, and why."""
 
 
+def target_options(func: F) -> F:
+    """TARGET (TYPE/NAME, TYPE NAME or TYPE), the scope flags, -l and --precedence."""
+    func = click.option("--precedence", type=click.Choice(PRECEDENCES), default=None,
+                        help="Override the global object's spec.precedence.")(func)
+    func = click.option("-l", "--selector", default=None, help="Label selector for targets.")(func)
+    func = scope_options(func)
+    return click.argument("target", nargs=-1)(func)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The targets a command was asked about, and the resolver to resolve them with."""
+
+    targets: list[Target]
+    resolver: Resolver
+    named: bool                 # a single TYPE/NAME was asked for
+
+
+def choose_targets(scope: Scope, target: tuple[str, ...], selector: str | None,
+                   precedence: str | None) -> Chosen:
+    kind, name = parse_target_args(target)
+    query = TargetQuery(kind=kind, name=name, namespace=query_namespace(scope),
+                        selector=parse_selector(selector) if selector else None)
+    inventory = load(scope, query)
+    return Chosen(select_targets(inventory, query), make_resolver(inventory, scope, precedence),
+                  name is not None)
+
+
 @cli.command()
-@click.argument("target", nargs=-1)
-@scope_options
-@click.option("-l", "--selector", default=None, help="Label selector for targets.")
+@target_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]),
               default="text", show_default=True)
-@click.option("--precedence", type=click.Choice(PRECEDENCES), default=None,
-              help="Override the global object's spec.precedence.")
 @handle_errors
 def explain(target: tuple[str, ...], selector: str | None, fmt: str, precedence: str | None,
             **kwargs: Any) -> None:
@@ -164,12 +188,9 @@ def explain(target: tuple[str, ...], selector: str | None, fmt: str, precedence:
 
 
 @cli.command()
-@click.argument("target", nargs=-1)
-@scope_options
-@click.option("-l", "--selector", default=None, help="Label selector for targets.")
+@target_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]),
               default="text", show_default=True)
-@click.option("--precedence", type=click.Choice(PRECEDENCES), default=None)
 @handle_errors
 def lint(target: tuple[str, ...], selector: str | None, fmt: str, precedence: str | None,
          **kwargs: Any) -> None:
@@ -187,12 +208,8 @@ def lint(target: tuple[str, ...], selector: str | None, fmt: str, precedence: st
 
 def _resolve_targets(scope: Scope, target: tuple[str, ...], selector: str | None,
                      precedence: str | None) -> tuple[list[dict[str, Any]], bool]:
-    kind, name = parse_target_args(target)
-    query = TargetQuery(kind=kind, name=name, namespace=query_namespace(scope),
-                        selector=parse_selector(selector) if selector else None)
-    inventory = load(scope, query)
-    resolver = make_resolver(inventory, scope, precedence)
-    return resolver.resolve_all(select_targets(inventory, query)), name is not None
+    chosen = choose_targets(scope, target, selector, precedence)
+    return chosen.resolver.resolve_all(chosen.targets), chosen.named
 
 
 def make_resolver(inventory: Inventory, scope: Scope, precedence: str | None) -> Resolver:
@@ -239,12 +256,9 @@ from . import live_cli  # noqa: E402,F401 (registers apply, delete, diff on `cli
 
 
 @cli.command()
-@click.argument("target", nargs=-1)
-@scope_options
-@click.option("-l", "--selector", default=None, help="Label selector for targets.")
+@target_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True)
-@click.option("--precedence", type=click.Choice(PRECEDENCES), default=None)
 @click.option("--agent-image", default=None,
               help="Image that delivers meshcfg-drain (default: spec.lifecycle.drainAgent.image, "
                    "else the release image).")
@@ -258,22 +272,17 @@ def render(target: tuple[str, ...], selector: str | None, fmt: str, precedence: 
     Istio: sidecar annotations, proxy.istio.io/config, istio-proxy/istio-init overrides."""
     from . import render as rendering  # noqa: PLC0415
 
-    scope = make_scope(kwargs)
-    kind, name = parse_target_args(target)
-    query = TargetQuery(kind=kind, name=name, namespace=query_namespace(scope),
-                        selector=parse_selector(selector) if selector else None)
-    inventory = load(scope)
-    resolver = make_resolver(inventory, scope, precedence)
+    chosen = choose_targets(make_scope(kwargs), target, selector, precedence)
     bodies = []
-    for chosen in select_targets(inventory, query):
-        rendered = rendering.render(chosen, resolver.resolve(chosen),
+    for one in chosen.targets:
+        rendered = rendering.render(one, chosen.resolver.resolve(one),
                                     agent_image or rendering.DEFAULT_AGENT_IMAGE)
         for note in rendered.notes:
-            click.echo(f"warning: {chosen.ref} ({chosen.namespace}): {note}", err=True)
+            click.echo(f"warning: {one.ref} ({one.namespace}): {note}", err=True)
         body = rendered.apply_config
-        bodies.append(rendering.merge_apply(chosen.raw, body) if merge else body)
+        bodies.append(rendering.merge_apply(one.raw, body) if merge else body)
     if fmt == "json":
-        click.echo(output.dump(output.as_list(bodies, name is not None), "json"), nl=False)
+        click.echo(output.dump(output.as_list(bodies, chosen.named), "json"), nl=False)
     else:
         click.echo(output.dump_stream(bodies), nl=False)
 
