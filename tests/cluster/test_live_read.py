@@ -147,6 +147,12 @@ def test_explain_text_and_all_targets(meshcfg: Meshcfg, populated: str) -> None:
     assert "DrainExceedsGracePeriod" in text.out
     every = meshcfg("explain", "-n", populated, "-o", "json").json()
     assert sorted(i["target"]["name"] for i in every["items"]) == ["db-0", "web-0"]
+    everywhere = meshcfg("explain", "-A", "-o", "json")
+    assert everywhere.code == 0, everywhere.err
+    found = {(i["target"]["namespace"], i["target"]["name"]): i
+             for i in everywhere.json()["items"]}
+    assert found[(populated, "web-0")]["fields"]["proxy.concurrency"]["value"] == 4
+    assert (populated, "db-0") in found
 
 
 def test_explain_missing_target(meshcfg: Meshcfg, populated: str) -> None:
