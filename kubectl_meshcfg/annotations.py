@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from . import fields, formats
+from . import fields, formats, kubeyaml
 
 PROXY_CONFIG = "proxy.istio.io/config"
 MANAGED_ANNOTATIONS = "meshcfg.io/managed-annotations"
@@ -115,7 +115,7 @@ def _cached_check(path: str, text: str) -> str | None:
 @lru_cache(maxsize=65536)
 def _parse_proxy_config_cached(text: str) -> tuple[str, Any]:
     try:
-        parsed = yaml.safe_load(text)
+        parsed = kubeyaml.load(text)   # read as istiod reads it (sigs.k8s.io/yaml)
     except yaml.YAMLError as error:
         return ("error", "is not valid YAML: " + " ".join(str(error).split()))
     if parsed is None:
