@@ -15,6 +15,7 @@ from . import formats
 Warning = dict[str, Any]
 
 DEFAULT_GRACE_SECONDS = 30
+AGENT_RESERVE = 2          # seconds meshcfg-drain keeps free after pilot-agent's drain
 
 # One-line fix suggestions shown under each warning in text output.
 FIXES: dict[str, str] = {
@@ -32,6 +33,8 @@ FIXES: dict[str, str] = {
     "InvalidMeshConfig": "correct defaultConfig in the istio ConfigMap",
     "PreStopAndDrainAgent": "set either lifecycle.preStop or lifecycle.drainAgent, not both",
     "PostStartReplacesHold": "drop the custom postStart, or chain `pilot-agent wait` in it",
+    "DrainAgentWithoutBudget": "raise terminationGracePeriodSeconds to at least the longest "
+                               "request + terminationDrainDuration + 2 s",
     "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
                     "(kubectl rollout restart) so the injector applies the effective config",
 }
@@ -79,6 +82,7 @@ _VALUE_CACHE: dict[tuple[Any, ...], list[Warning]] = {}
 def _value_warnings(values: list[Any], grace: int | None) -> list[Warning]:
     found: list[Warning] = []
     found += _drain_vs_grace(values[0], grace)
+    found += _agent_budget(values[0], grace, bool(values[15] and values[15].get("enabled")))
     found += _concurrency(values[1], values[3])
     for container, res, index in _REQUEST_LIMIT_PAIRS:
         found += _requests_vs_limits(container, res, values[index], values[index + 1])
@@ -98,6 +102,19 @@ def _drain_vs_grace(drain: str | None, grace: int | None) -> list[Warning]:
              "message": f"terminationDrainDuration {drain} is not shorter than the pod's "
                         f"terminationGracePeriodSeconds ({grace_seconds}s): kubelet kills the "
                         "proxy before its drain ends"}]
+
+
+@lru_cache(maxsize=4096)
+def _agent_budget(drain: str | None, grace: int | None, agent: bool) -> list[Warning]:
+    """meshcfg-drain stops terminationDrainDuration + 2 s before the deadline: is any left?"""
+    seconds = formats.parse_duration(drain) if drain else None
+    grace_seconds = DEFAULT_GRACE_SECONDS if grace is None else grace
+    if not agent or seconds is None or grace_seconds - seconds - AGENT_RESERVE > 0:
+        return []
+    return [{"code": "DrainAgentWithoutBudget",
+             "message": f"the drain agent reserves terminationDrainDuration {drain} + "
+                        f"{AGENT_RESERVE}s of the {grace_seconds}s grace period for pilot-agent, "
+                        "which leaves it no time to wait for in-flight requests"}]
 
 
 @lru_cache(maxsize=4096)

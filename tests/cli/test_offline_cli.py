@@ -197,7 +197,7 @@ def test_lint_json_lists_warnings_per_target() -> None:
     by_target = {i["target"]["name"]: [w["code"] for w in i["warnings"]]
                  for i in json.loads(result.stdout)["items"]}
     assert by_target["svc-a"] == ["WorkloadConflict"]
-    assert by_target["batch-export"] == ["DrainExceedsGracePeriod"]
+    assert by_target["batch-export"] == ["DrainExceedsGracePeriod", "DrainAgentWithoutBudget"]
     assert by_target["debug-shell"] == ["PartialResourceAnnotations"]
     assert by_target["checkout"] == []
 

@@ -104,3 +104,12 @@ def test_a_clean_config_has_no_warnings() -> None:
     spec = {"proxy": {"concurrency": 2, "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2"}}},
             "lifecycle": {"terminationDrainDuration": "10s"}}
     assert codes(resolve(ns(spec), pod(grace=30))) == []
+
+
+@pytest.mark.parametrize("drain,grace,fires", [("15s", 17, True), ("15s", 18, False),
+                                               ("5s", None, False), ("28s", None, True)])
+def test_drain_agent_without_budget(drain: str, grace: int | None, fires: bool) -> None:
+    spec = {"lifecycle": {"terminationDrainDuration": drain, "drainAgent": {"enabled": True}}}
+    assert ("DrainAgentWithoutBudget" in codes(resolve(ns(spec), pod(grace=grace)))) is fires
+    spec["lifecycle"]["drainAgent"] = {"enabled": False}
+    assert "DrainAgentWithoutBudget" not in codes(resolve(ns(spec), pod(grace=grace)))
