@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 import yaml
 from clusterlib import KubeCluster
@@ -30,7 +31,7 @@ from .livelib import (
 )
 
 pytestmark = pytest.mark.cluster
-OTHER_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+OTHER_CA = Path(certifi.where())       # real CAs, none of them the test cluster's
 __all__ = ["crd", "mesh_ns", "meshcfg"]
 
 
