@@ -61,6 +61,8 @@ def cluster() -> tuple[str, str]:
     if env_config and subprocess.run([kubectl, "get", "--raw", "/readyz"],
                                      capture_output=True).returncode == 0:
         return env_config, kubectl
+    print("bench: using scripts/testcluster (left running for quick reruns; stop it with "
+          "scripts/testcluster down)", file=sys.stderr)
     return sh(str(testcluster), "up").strip().splitlines()[-1], kubectl
 
 
