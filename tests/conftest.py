@@ -35,6 +35,7 @@ ServiceAccount already exists, so pods can be created); deleted afterwards witho
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,14 +50,23 @@ from clusterlib import (
 )
 
 
+def _uncaptured(config: pytest.Config) -> contextlib.AbstractContextManager[object]:
+    """Let scripts/testcluster's progress (a cold build takes minutes) reach the terminal."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    disabled = getattr(capture, "global_and_fixture_disabled", None)
+    return disabled() if disabled else contextlib.nullcontext()
+
+
 @pytest.fixture(scope="session")
-def kube_cluster() -> Iterator[KubeCluster]:
-    kubectl_bin = Path(run_testcluster("bin", "kubectl"))
+def kube_cluster(pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
+    with _uncaptured(pytestconfig):
+        kubectl_bin = Path(run_testcluster("bin", "kubectl"))
     env_config = os.environ.get("KUBECONFIG", "")
     if env_config and reachable(env_config, kubectl_bin):
         yield from_env_kubeconfig(env_config, kubectl_bin)
         return
-    kubeconfig = Path(run_testcluster("up", "--hold", str(os.getpid())))
+    with _uncaptured(pytestconfig):
+        kubeconfig = Path(run_testcluster("up", "--hold", str(os.getpid())))
     try:
         yield from_testcluster(kubeconfig, kubectl_bin)
     finally:
