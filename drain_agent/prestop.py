@@ -236,8 +236,26 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
     code: int
     res: census_mod.CensusResult | None = None
     active: int | None = None
+    census_errors = 0
     while True:
-        res = census.run()
+        try:
+            res = census.run()
+        except Exception as e:  # noqa: BLE001 - a bug must not end the drain early
+            census_errors += 1
+            if census_errors == 1:
+                log("census_failed", level="error", error=f"{type(e).__name__}: {e}")
+            res = census_mod.CensusResult(
+                raw=[], inbound=0, outbound=0, excluded_proxy=0, excluded_port=0,
+                not_counted_states={}, app_ports=[], proxy_pids=[], seconds=0.0,
+                backend=census.backend,
+            )
+            # unknown is not empty: keep waiting (bounded by the deadline)
+            left = deadline.remaining()
+            if left <= 0 or stop.wait(min(cfg.poll_interval, left)):
+                outcome = "deadline reached (census failing)" if left <= 0 else "interrupted"
+                code = EXIT_TIMED_OUT if left <= 0 else EXIT_INTERRUPTED
+                break
+            continue
         polls += 1
         peak = max(peak, res.total)
         active = None
@@ -297,6 +315,7 @@ def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
         "adminStats": "reachable" if stats_seen else "unreachable-or-unused",
         "deadlineSource": deadline.source,
         "proxyFdScans": census.owners.scans,
+        "censusErrors": census_errors,
     }
     if code == EXIT_DRAINED:
         log("drain_completed", **fields)

@@ -204,3 +204,29 @@ def test_minimum_drain_never_outlives_the_deadline(pod: Pod, agent: Agent) -> No
     assert code == 0, f  # nothing was in flight: drained, only the minimum was cut
     assert f["outcome"] == "no connections in flight (minimum drain cut short by the deadline)"
     assert 0.9 <= f["seconds"] <= max(1.0, lines[0]["startupSeconds"]) + 0.6, f
+
+
+def test_a_failing_census_waits_until_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import threading
+
+    from drain_agent import census as census_mod
+    from drain_agent import prestop
+    from drain_agent.jsonlog import JsonLog
+    from drain_agent.prestop import PrestopConfig, run_prestop
+
+    def broken(self: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(census_mod.Census, "run", broken)
+    monkeypatch.setattr(prestop, "process_start_wall", time.time)  # in-process: start now
+    out = io.StringIO()
+    cfg = PrestopConfig(grace_period=3.5, termination_drain_duration=0.5, poll_interval=0.05,
+                        admin_url="http://127.0.0.1:1", state_dir=None, events=False)
+    t0 = time.monotonic()
+    code = run_prestop(cfg, JsonLog(None, stream=out), threading.Event())
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert code == 1
+    assert [r["msg"] for r in lines if r["msg"] == "census_failed"] == ["census_failed"]
+    assert final(lines)["outcome"] == "deadline reached (census failing)"
+    assert 0.9 <= time.monotonic() - t0 <= 2.0  # 3.5 - (0.5 + 2) s
