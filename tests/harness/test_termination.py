@@ -128,3 +128,20 @@ def test_draining_proxy_keeps_accepting(harness_results: dict[str, dict[str, Any
     assert r["prestop_exit"] == 0 and r["prestop_seconds"] >= 3.0 - 0.1, r  # min drain
     bad = get(harness_results, "none-late-requests")
     assert bad["late_succeeded"] == 0, bad
+
+
+def test_kubelet_rules_hold_in_every_scenario(harness_results: dict[str, dict[str, Any]]) -> None:
+    """Whole seconds of the hook come out of G, at least 2 s remain, SIGKILL after that."""
+    for name, r in harness_results.items():
+        assert "error" not in r, r
+        if r["native_sidecar"]:
+            continue
+        G = r["grace_seconds"]
+        if r["prestop"] == "none":
+            assert r["proxy_grace_after_hook"] == G, name
+            continue
+        took = r["prestop_seconds"]
+        assert took <= G + 0.2, name  # kubelet never waits on the hook beyond G
+        assert r["proxy_grace_after_hook"] == max(G - int(took), 2), name
+        assert r["proxy_exited_at"] <= r["proxy_sigterm_at"] + r["proxy_grace_after_hook"] + 0.5
+        assert r["app_exited_at"] <= G + 0.5, name
