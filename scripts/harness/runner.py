@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -168,6 +169,7 @@ class Scenario:
             self.upstream.kill()
             self.upstream.wait()
         self.ns.destroy()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- clients ----------------------------------------------------------
     async def one_request(self, path: str) -> str:

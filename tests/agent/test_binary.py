@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ def agent_binary() -> Iterator[Path]:
     path = Path(r.stdout.strip().splitlines()[-1])
     assert path.exists()
     yield path
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def test_agent_imports_only_stdlib_and_psutil() -> None:
@@ -77,6 +79,7 @@ echo unpack-needs-a-writable-dir
     census = json.loads("\n".join(lines[1:-1]))
     assert census["total"] == 2 and census["inbound"] == 1
     assert lines[-1] == "unpack-needs-a-writable-dir"
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_binary_drains_in_the_harness(agent_binary: Path) -> None:
