@@ -7,7 +7,7 @@ never fatal: that is what istiod does with them too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -184,12 +184,3 @@ def _read_metadata(metadata: Any, key: str, result: LayerInput) -> None:
             result.invalid.append((f"{key} proxyMetadata.{name}", "must be NAME: string"))
         else:
             result.set(fields.METADATA_PREFIX + str(name), value, key)
-
-
-def annotation_keys_for(leaves: Iterable[str]) -> set[str]:
-    """Which annotation keys can set any of these leaves (for render)."""
-    keys: set[str] = set()
-    for key in (*RESOURCE_ANNOTATIONS, *SCALAR_ANNOTATIONS):
-        if set(_leaves_of(key)) & set(leaves):
-            keys.add(key)
-    return keys
