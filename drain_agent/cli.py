@@ -169,16 +169,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, _Flags]]:
     return parser, {"prestop": fp, "census": fc}
 
 
+def census_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The flags both commands pass to the census."""
+    return {"proxy_names": values["proxy_names"], "excluded_ports": values["exclude_ports"],
+            "app_ports": values["app_ports"], "count_close_wait": values["count_close_wait"],
+            "net_dir": values["net_dir"], "backend": values["backend"]}
+
+
 def cmd_census(values: dict[str, Any], output: str) -> int:
-    c = Census(
-        proxy_names=values["proxy_names"],
-        excluded_ports=values["exclude_ports"],
-        app_ports=values["app_ports"],
-        count_close_wait=values["count_close_wait"],
-        net_dir=values["net_dir"],
-        backend=values["backend"],
-        all_states=True,
-    )
+    c = Census(**census_settings(values), all_states=True)
     res = c.run()
     if output == "json":
         print(json.dumps(res.to_dict(), indent=2))
@@ -208,12 +207,7 @@ def cmd_prestop(values: dict[str, Any]) -> int:
         use_stats=values["use_stats"],
         admin_url=values["admin_url"],
         admin_timeout=values["admin_timeout"],
-        proxy_names=values["proxy_names"],
-        excluded_ports=values["exclude_ports"],
-        app_ports=values["app_ports"],
-        count_close_wait=values["count_close_wait"],
-        net_dir=values["net_dir"],
-        backend=values["backend"],
+        **census_settings(values),
         api_server=values["api_server"] or None,
         token_file=values["token_file"],
         ca_file=values["ca_file"],
