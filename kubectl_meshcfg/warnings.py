@@ -92,10 +92,15 @@ def _value_warnings(values: list[Any], grace: int | None) -> list[Warning]:
     return found
 
 
+def _drain_and_grace(drain: str | None, grace: int | None) -> tuple[float | None, int]:
+    """The drain in seconds (None when unset) and the pod's grace period (default 30 s)."""
+    seconds = formats.parse_duration(drain) if drain else None
+    return seconds, DEFAULT_GRACE_SECONDS if grace is None else grace
+
+
 @lru_cache(maxsize=4096)
 def _drain_vs_grace(drain: str | None, grace: int | None) -> list[Warning]:
-    seconds = formats.parse_duration(drain) if drain else None
-    grace_seconds = DEFAULT_GRACE_SECONDS if grace is None else grace
+    seconds, grace_seconds = _drain_and_grace(drain, grace)
     if seconds is None or seconds < grace_seconds:
         return []
     return [{"code": "DrainExceedsGracePeriod",
@@ -107,8 +112,7 @@ def _drain_vs_grace(drain: str | None, grace: int | None) -> list[Warning]:
 @lru_cache(maxsize=4096)
 def _agent_budget(drain: str | None, grace: int | None, agent: bool) -> list[Warning]:
     """meshcfg-drain stops terminationDrainDuration + 2 s before the deadline: is any left?"""
-    seconds = formats.parse_duration(drain) if drain else None
-    grace_seconds = DEFAULT_GRACE_SECONDS if grace is None else grace
+    seconds, grace_seconds = _drain_and_grace(drain, grace)
     if not agent or seconds is None or grace_seconds - seconds - AGENT_RESERVE > 0:
         return []
     return [{"code": "DrainAgentWithoutBudget",

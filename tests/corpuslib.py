@@ -50,6 +50,12 @@ _Loader.add_constructor("!join", _join)
 _Loader.add_constructor("!keys", _keys)
 
 
+def shown(value: Any) -> str:
+    """A value as a short test id part."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 @dataclass(frozen=True)
 class Case:
     block: str            # format name in values.yaml
@@ -61,10 +67,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        shown = repr(self.value)
-        if len(shown) > 40:
-            shown = shown[:37] + "..."
-        return f"{self.block}:{'good' if self.good else 'bad'}{self.index}:{self.path}={shown}"
+        return f"{self.block}:{'good' if self.good else 'bad'}{self.index}:{self.path}={shown(self.value)}"
 
     def with_name(self, name: str) -> dict[str, Any]:
         """The document under another metadata.name (unless the case is about the name)."""
@@ -121,10 +124,7 @@ class Group:
 
     @property
     def id(self) -> str:
-        shown = repr(self.value)
-        if len(shown) > 40:
-            shown = shown[:37] + "..."
-        return f"{self.block}:{'good' if self.good else 'bad'}{self.index}={shown}"
+        return f"{self.block}:{'good' if self.good else 'bad'}{self.index}={shown(self.value)}"
 
     @property
     def names_object(self) -> bool:

@@ -61,13 +61,7 @@ class App:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.idle.add(writer)
         try:
-            while True:
-                try:
-                    req = await http11.read_message(reader)
-                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
-                    return
-                if req is None:
-                    return
+            async for req in http11.requests(reader):
                 self.idle.discard(writer)
                 self.active += 1
                 emit("request_started", path=req.target, active=self.active)

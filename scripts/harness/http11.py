@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 REASONS = {200: "OK", 404: "Not Found", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -50,6 +51,18 @@ async def read_message(reader: asyncio.StreamReader) -> Message | None:
     if n:
         msg.body = await reader.readexactly(n)
     return msg
+
+
+async def requests(reader: asyncio.StreamReader) -> AsyncIterator[Message]:
+    """Requests on one keep-alive connection, until the peer closes or breaks it."""
+    while True:
+        try:
+            req = await read_message(reader)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+            return
+        if req is None:
+            return
+        yield req
 
 
 def render(start: str, headers: dict[str, str], body: bytes = b"") -> bytes:

@@ -98,13 +98,7 @@ class Envoy:
             self.g(f"listener.{listener}.downstream_cx_active", 1)
             self.g(f"http.{hcm}.downstream_cx_active", 1)
             try:
-                while True:
-                    try:
-                        req = await http11.read_message(reader)
-                    except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
-                        return
-                    if req is None:
-                        return
+                async for req in http11.requests(reader):
                     self.g(f"http.{hcm}.downstream_rq_active", 1)
                     try:
                         if kind == "inbound":
@@ -133,13 +127,7 @@ class Envoy:
     async def admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.g("listener.admin.downstream_cx_active", 1)
         try:
-            while True:
-                try:
-                    req = await http11.read_message(reader)
-                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
-                    return
-                if req is None:
-                    return
+            async for req in http11.requests(reader):
                 url = urllib.parse.urlsplit(req.target)
                 query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
                 if url.path == "/drain_listeners" and req.method == "POST":
