@@ -88,22 +88,15 @@ def scope_of(config: SidecarProxyConfig, root_namespace: str) -> str:
 
 
 def competitors(config: SidecarProxyConfig, configs: Iterable[SidecarProxyConfig],
-                root_namespace: str, targets: Iterable[Target]) -> list[str]:
-    """Other objects that compete with this one for a layer of some target."""
+                root_namespace: str) -> list[str]:
+    """Other objects that compete with this one for a layer of some (possible) target.
+    Workload objects compete when one label set could match both selectors (a target
+    both match already shows that their selectors overlap)."""
     scope = scope_of(config, root_namespace)
-    others = [c for c in configs if c is not config and c.namespace == config.namespace
-              and scope_of(c, root_namespace) == scope]
-    if scope != "workload":
-        return sorted(c.ref for c in others)
-    mine = {t.name for t in pods_or_templates(config, targets)}
-    return sorted(c.ref for c in others
-                  if mine & {t.name for t in pods_or_templates(c, targets)}
-                  or _selectors_overlap(config.selector, c.selector))
-
-
-def pods_or_templates(config: SidecarProxyConfig, targets: Iterable[Target]) -> list[Target]:
-    assert config.selector is not None
-    return [t for t in targets if t.namespace == config.namespace and config.matches(t.labels)]
+    return sorted(c.ref for c in configs
+                  if c is not config and c.namespace == config.namespace
+                  and scope_of(c, root_namespace) == scope
+                  and (scope != "workload" or _selectors_overlap(config.selector, c.selector)))
 
 
 def _selectors_overlap(a: Mapping[str, str] | None, b: Mapping[str, str] | None) -> bool:

@@ -48,9 +48,8 @@ def config_rows(inventory: Inventory, configs: list[SidecarProxyConfig], resolve
     for other in inventory.configs:
         configs_in[other.namespace].append(other)
     for config in configs:
-        local = targets_in[config.namespace]
-        reach = inventory.targets if scope_of(config, root) == "global" else local
-        rivals = competitors(config, configs_in[config.namespace], root, local)
+        reach = inventory.targets if scope_of(config, root) == "global" else targets_in[config.namespace]
+        rivals = competitors(config, configs_in[config.namespace], root)
         row = [config.name, scope_of(config, root), _selector_text(config),
                str(len(config.values)), str(len(pods_matched(config, reach, root))),
                ",".join(rivals) or "<none>", age(config.created)]
