@@ -10,6 +10,7 @@ import random
 import resource
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -157,8 +158,6 @@ def python_for_others() -> list[str]:
     The venv's interpreter may live under a private home (``/root/.pyenv``); then the
     system python3 of the same minor version runs with the venv's site-packages.
     """
-    import sys
-
     if _world_executable(sys.executable):
         return [sys.executable]
     for cand in (f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}",
@@ -168,12 +167,33 @@ def python_for_others() -> list[str]:
     raise RuntimeError(f"no python interpreter executable by other uids ({sys.executable})")
 
 
+def reachable_by_others(path: str) -> None:
+    """Let other uids reach ``path``: the pod's application (uid 1000) and proxy (uid 1337)
+    run code from the checkout and its venv, and a checkout in a private directory (a
+    0700 ``mktemp -d``, say) hides them. Adds search permission (o+x, never read) to
+    ``path`` and each directory above it that lacks it, and says so."""
+    current = os.path.realpath(path)
+    while True:
+        mode = os.stat(current).st_mode
+        if not mode & 0o001:
+            os.chmod(current, mode | 0o001)
+            print(f"harness: added o+x to {current} so uids 1000 and 1337 can reach "
+                  f"{path}", file=sys.stderr)
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
+
+
 def env_for_others(repo_root: str) -> dict[str, str]:
-    """Environment for ``python_for_others()``: repo and venv site-packages on the path."""
+    """Environment for ``python_for_others()``: repo and venv site-packages on the path,
+    both made reachable for other uids."""
     import sysconfig
 
     env = dict(os.environ)
     paths = [repo_root, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    for path in paths:
+        reachable_by_others(path)
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env.pop("PYTHONHOME", None)
     return env
