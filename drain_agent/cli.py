@@ -13,16 +13,30 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from drain_agent import __version__
 from drain_agent.census import DEFAULT_EXCLUDED_PORTS, DEFAULT_PROXY_NAMES, Census, parse_ports
-from drain_agent.deadline import parse_duration
+from drain_agent.deadline import DEFAULT_GRACE_SECONDS, EXTRA_RESERVE_SECONDS, parse_duration
 from drain_agent.jsonlog import JsonLog
 from drain_agent.kubeapi import SA_DIR, default_server
+from drain_agent.status import ExitStatus
 
 ENV_PREFIX = "MESHCFG_DRAIN_"
-EXIT_USAGE = 2
+
+
+class ParserExit(Exception):
+    """argparse wants to stop (``--help``, ``--version``, a usage error): ``main`` decides."""
+
+    def __init__(self, status: int, message: str | None) -> None:
+        super().__init__(message)
+        self.status = ExitStatus.USAGE if status else ExitStatus.OK
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise ParserExit(status, message)
 
 
 def env_name(flag: str) -> str:
@@ -67,7 +81,7 @@ def _drain_from_proxy_config() -> str | None:
 class _Flags:
     """Declares a flag whose default comes from its environment twin."""
 
-    def __init__(self, parser: argparse.ArgumentParser) -> None:
+    def __init__(self, parser: Parser) -> None:
         self.parser = parser
         self.converters: dict[str, Callable[[str], Any]] = {}
 
@@ -103,7 +117,7 @@ class _Flags:
         return out
 
 
-def _common(p: argparse.ArgumentParser) -> _Flags:
+def _common(p: Parser) -> _Flags:
     f = _Flags(p)
     f.add("--proxy-names", _names, ",".join(DEFAULT_PROXY_NAMES),
           "process names whose sockets are the proxy's own (comma-separated)")
@@ -119,26 +133,26 @@ def _common(p: argparse.ArgumentParser) -> _Flags:
     return f
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, _Flags]]:
-    parser = argparse.ArgumentParser(
+def build_parser() -> tuple[Parser, dict[str, _Flags]]:
+    parser = Parser(
         prog="meshcfg-drain",
         description="preStop drain agent for istio-proxy: waits for in-flight connections "
         "within the pod's real deadline and reports with Kubernetes Events.",
     )
     parser.add_argument("--version", action="version", version=f"meshcfg-drain {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     pre = sub.add_parser("prestop", help="run as the proxy container's preStop hook")
     fp = _common(pre)
     fp.add("--poll-interval", parse_duration, "200ms", "time between two censuses")
     fp.add("--min-drain", parse_duration, "0s", "wait at least this long before returning")
-    fp.add("--grace-period", parse_duration, "30s",
+    fp.add("--grace-period", parse_duration, f"{DEFAULT_GRACE_SECONDS}s",
            "the pod's grace period, used when deletionTimestamp cannot be read")
     fp.add("--termination-drain-duration", parse_duration,
            _drain_from_proxy_config() or "5s",
            "pilot-agent's drain after SIGTERM, reserved at the end (default: the "
            "terminationDrainDuration in Istio's PROXY_CONFIG env, else 5s)")
-    fp.add("--extra-reserve", parse_duration, "2s",
+    fp.add("--extra-reserve", parse_duration, f"{EXTRA_RESERVE_SECONDS}s",
            "reserved on top of terminationDrainDuration (kubelet's 2 s floor, skew)")
     fp.add("--drain-listeners", _bool, "true",
            "POST /drain_listeners?inboundonly&graceful to the admin endpoint first")
@@ -176,12 +190,12 @@ def census_settings(values: dict[str, Any]) -> dict[str, Any]:
             "net_dir": values["net_dir"], "backend": values["backend"]}
 
 
-def cmd_census(values: dict[str, Any], output: str) -> int:
+def cmd_census(values: dict[str, Any], output: str) -> ExitStatus:
     c = Census(**census_settings(values), all_states=True)
     res = c.run()
     if output == "json":
         print(json.dumps(res.to_dict(), indent=2))
-        return 0
+        return ExitStatus.OK
     print(
         f"in flight: {res.total} (inbound {res.inbound}, outbound {res.outbound}); "
         f"excluded: {res.excluded_proxy} proxy-owned, {res.excluded_port} on Istio ports; "
@@ -191,10 +205,10 @@ def cmd_census(values: dict[str, Any], output: str) -> int:
     for conn in res.connections():
         print(f"  {conn.direction:8} {conn.state:12} {conn.local_ip}:{conn.local_port} -> "
               f"{conn.remote_ip}:{conn.remote_port} uid={conn.uid}")
-    return 0
+    return ExitStatus.OK
 
 
-def cmd_prestop(values: dict[str, Any]) -> int:
+def cmd_prestop(values: dict[str, Any]) -> ExitStatus:
     from drain_agent.prestop import PrestopConfig, run_prestop
 
     cfg = PrestopConfig(
@@ -227,18 +241,25 @@ def cmd_prestop(values: dict[str, Any]) -> int:
         log.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None) -> ExitStatus:
     parser, flags = build_parser()
     ns = parser.parse_args(argv)
     if ns.command == "install":
         from drain_agent.install import install
 
-        return install(ns.destination)
+        install(ns.destination)
+        return ExitStatus.OK
     values = flags[ns.command].convert(ns)
     if ns.command == "census":
         return cmd_census(values, ns.output)
     return cmd_prestop(values)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv: Sequence[str] | None = None) -> ExitStatus:
+    """The exit status of one command; ``__main__`` (or the console script) exits with it."""
+    try:
+        return run(argv)
+    except ParserExit as e:
+        if e.message:
+            sys.stderr.write(e.message)
+        return e.status

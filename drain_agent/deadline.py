@@ -13,6 +13,12 @@ import threading
 import time
 from datetime import datetime
 
+# kubelet's default terminationGracePeriodSeconds, the grace assumed when none is given
+DEFAULT_GRACE_SECONDS = 30
+# reserved on top of terminationDrainDuration: kubelet's 2 s minimum shutdown window
+# after a hook, whole-second truncation of the hook's time, clock skew
+EXTRA_RESERVE_SECONDS = 2
+
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 

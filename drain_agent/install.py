@@ -15,7 +15,7 @@ def running_binary() -> str:
     return os.path.abspath(sys.argv[0])
 
 
-def install(destination: str, source: str | None = None) -> int:
+def install(destination: str, source: str | None = None) -> None:
     source = source or running_binary()
     os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
     partial = destination + ".partial"
@@ -23,4 +23,3 @@ def install(destination: str, source: str | None = None) -> int:
     os.chmod(partial, 0o755)
     os.replace(partial, destination)     # atomic: a hook never sees half a binary
     print(f"meshcfg-drain: installed {source} as {destination}")
-    return 0

@@ -1,8 +1,8 @@
 """``meshcfg-drain prestop``: wait for the pod's in-flight connections, in time.
 
-Loop: census (+ admin stats) every poll interval; return 0 as soon as nothing is in
-flight after the minimum drain; return 1 when the deadline (pod deadline minus
-terminationDrainDuration minus the extra reserve) comes first; 3 on SIGTERM.
+Loop: census (+ admin stats) every poll interval; DRAINED as soon as nothing is in
+flight after the minimum drain; TIMED_OUT when the deadline (pod deadline minus
+terminationDrainDuration minus the extra reserve) comes first; INTERRUPTED on SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,20 +13,23 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
 from drain_agent import census as census_mod
-from drain_agent.deadline import Deadline, parse_timestamp
+from drain_agent.deadline import (
+    DEFAULT_GRACE_SECONDS,
+    EXTRA_RESERVE_SECONDS,
+    Deadline,
+    parse_timestamp,
+)
 from drain_agent.envoy_admin import EnvoyAdmin, in_flight
 from drain_agent.events import EventReporter
 from drain_agent.jsonlog import JsonLog
 from drain_agent.kubeapi import ApiError, KubeApi
+from drain_agent.status import ExitStatus
 
-EXIT_DRAINED = 0
-EXIT_TIMED_OUT = 1
-EXIT_INTERRUPTED = 3
 IDLE_CONFIRMATIONS = 2  # consecutive polls with no request in flight per admin stats
 
 
@@ -34,9 +37,9 @@ IDLE_CONFIRMATIONS = 2  # consecutive polls with no request in flight per admin 
 class PrestopConfig:
     poll_interval: float = 0.2
     min_drain: float = 0.0
-    grace_period: float = 30.0
+    grace_period: float = DEFAULT_GRACE_SECONDS
     termination_drain_duration: float = 5.0
-    extra_reserve: float = 2.0
+    extra_reserve: float = EXTRA_RESERVE_SECONDS
     drain_listeners: bool = True
     use_stats: bool = True
     admin_url: str = "http://127.0.0.1:15000"
@@ -168,177 +171,220 @@ def process_start_wall() -> float:
         return time.time()
 
 
-def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> int:
-    now_wall = time.time()
-    now = time.monotonic()
-    state = DrainState.load_or_create(cfg, now_wall, process_start_wall())
-    start = now - (now_wall - state.start_wall)
-    reserve = cfg.termination_drain_duration + cfg.extra_reserve
-    deadline = Deadline(start, cfg.grace_period, reserve)
+class Outcome(NamedTuple):
+    reason: str
+    status: ExitStatus
 
-    api: KubeApi | None = None
-    if cfg.api_server and cfg.pod_name and cfg.pod_namespace:
-        api = KubeApi(cfg.api_server, cfg.token_file, cfg.ca_file, cfg.api_timeout)
-    reporter = EventReporter(
-        api if cfg.events else None, cfg.pod_namespace, cfg.pod_name, state.drain_id, log
-    )
-    watcher: PodWatcher | None = None
-    if api is not None:
-        watcher = PodWatcher(api, cfg, deadline, log)
-        watcher.start()
-        w = watcher
 
-        def pod_uid() -> str | None:
-            # the uid makes the events show under the pod; the events thread waits for
-            # it a little, the drain never does
-            w.first.wait(cfg.api_timeout)
-            return w.uid
-
-        reporter.before_first = pod_uid
-
-    admin = EnvoyAdmin(cfg.admin_url, cfg.admin_timeout)
-    census = census_mod.Census(
-        proxy_names=cfg.proxy_names,
-        excluded_ports=cfg.excluded_ports,
-        app_ports=cfg.app_ports,
-        count_close_wait=cfg.count_close_wait,
-        net_dir=cfg.net_dir,
-        backend=cfg.backend,
-    )
-    log(
-        "drain_started",
-        drainId=state.drain_id,
-        resumed=abs(state.start_wall - process_start_wall()) > 0.5,
-        startupSeconds=round(now_wall - state.start_wall, 3),
-        deadlineSource=deadline.source,
-        secondsLeft=round(deadline.remaining(), 3),
-        reserveSeconds=reserve,
-        minDrainSeconds=cfg.min_drain,
-        pollSeconds=cfg.poll_interval,
-        backend=census.backend,
-    )
-    drained_listeners = admin.drain_listeners() if cfg.drain_listeners else None
-    reporter.emit(
-        "DrainStarted",
-        f"meshcfg-drain: waiting for in-flight connections; must finish in "
-        f"{max(0.0, deadline.remaining()):.1f}s (deadline from {deadline.source}, reserve "
-        f"{reserve:g}s for terminationDrainDuration+{cfg.extra_reserve:g}s); "
-        f"drain_listeners: {_drain_word(drained_listeners)}",
+def _empty_result(backend: str) -> census_mod.CensusResult:
+    return census_mod.CensusResult(
+        raw=[], inbound=0, outbound=0, excluded_proxy=0, excluded_port=0,
+        not_counted_states={}, app_ports=[], proxy_pids=[], seconds=0.0, backend=backend,
     )
 
-    min_end = start + cfg.min_drain
-    peak = 0
-    polls = 0
-    idle_streak = 0
-    last_total = -1
-    stats_seen = False
-    outcome: str
-    code: int
-    res: census_mod.CensusResult | None = None
-    active: int | None = None
-    census_errors = 0
-    while True:
-        try:
-            res = census.run()
-        except Exception as e:  # noqa: BLE001 - a bug must not end the drain early
-            census_errors += 1
-            if census_errors == 1:
-                log("census_failed", level="error", error=f"{type(e).__name__}: {e}")
-            res = census_mod.CensusResult(
-                raw=[], inbound=0, outbound=0, excluded_proxy=0, excluded_port=0,
-                not_counted_states={}, app_ports=[], proxy_pids=[], seconds=0.0,
-                backend=census.backend,
-            )
-            # unknown is not empty: keep waiting (bounded by the deadline)
-            left = deadline.remaining()
-            if left <= 0 or stop.wait(min(cfg.poll_interval, left)):
-                outcome = "deadline reached (census failing)" if left <= 0 else "interrupted"
-                code = EXIT_TIMED_OUT if left <= 0 else EXIT_INTERRUPTED
-                break
-            continue
-        polls += 1
-        peak = max(peak, res.total)
-        active = None
-        if cfg.use_stats and res.total > 0:
-            stats = admin.stats()
-            if stats is not None:
-                stats_seen = True
-                active = in_flight(stats)
-        now = time.monotonic()
-        if res.total != last_total:
-            log(
-                "census",
-                total=res.total,
-                inbound=res.inbound,
-                outbound=res.outbound,
-                requestsInFlight=active,
-                censusMs=round(res.seconds * 1000, 2),
-            )
-            last_total = res.total
-        idle_streak = idle_streak + 1 if active == 0 else 0
-        drained: str | None = None
-        if res.total == 0:
-            drained = "no connections in flight"
-        elif idle_streak >= IDLE_CONFIRMATIONS:
-            drained = (
-                f"only idle keep-alive connections left ({res.total}; "
-                "admin stats: 0 requests in flight)"
-            )
-        if drained and now >= min_end:
-            outcome, code = drained, EXIT_DRAINED
-            break
-        left = deadline.remaining(now)
-        if left <= 0:
-            if drained:  # drained, but the deadline came before the minimum drain ended
-                outcome, code = f"{drained} (minimum drain cut short by the deadline)", 0
-            else:
-                outcome, code = "deadline reached", EXIT_TIMED_OUT
-            break
-        if stop.is_set():
-            outcome, code = "interrupted by SIGTERM", EXIT_INTERRUPTED
-            break
-        wait = min(cfg.poll_interval, left)
-        if now < min_end:
-            wait = min(wait, max(0.0, min_end - now)) or cfg.poll_interval
-        if stop.wait(wait):
-            continue  # re-check once, then leave as interrupted
 
-    elapsed = time.monotonic() - start
-    fields: dict[str, Any] = {
-        "outcome": outcome,
-        "exitCode": code,
-        "seconds": round(elapsed, 3),
-        "peak": peak,
-        "polls": polls,
-        "open": res.total if res else 0,
-        "requestsInFlight": active,
-        "adminStats": "reachable" if stats_seen else "unreachable-or-unused",
-        "deadlineSource": deadline.source,
-        "proxyFdScans": census.owners.scans,
-        "censusErrors": census_errors,
-    }
-    if code == EXIT_DRAINED:
-        log("drain_completed", **fields)
-        reporter.emit(
-            "DrainCompleted",
-            f"meshcfg-drain: drained in {elapsed:.1f}s, peak {peak} connections; {outcome}",
+class Drain:
+    """One run of the hook: clocks, the collaborators it talks to, what it saw."""
+
+    def __init__(self, cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> None:
+        self.cfg, self.log, self.stop = cfg, log, stop
+        now_wall = time.time()
+        self.state = DrainState.load_or_create(cfg, now_wall, process_start_wall())
+        self.start = time.monotonic() - (now_wall - self.state.start_wall)
+        self.startup = now_wall - self.state.start_wall
+        self.reserve = cfg.termination_drain_duration + cfg.extra_reserve
+        self.deadline = Deadline(self.start, cfg.grace_period, self.reserve)
+        self.min_end = self.start + cfg.min_drain
+        self.admin = EnvoyAdmin(cfg.admin_url, cfg.admin_timeout)
+        self.census = census_mod.Census(
+            proxy_names=cfg.proxy_names, excluded_ports=cfg.excluded_ports,
+            app_ports=cfg.app_ports, count_close_wait=cfg.count_close_wait,
+            net_dir=cfg.net_dir, backend=cfg.backend,
         )
-    else:
-        assert res is not None
+        self.watcher: PodWatcher | None = None
+        self.reporter = self._reporter()
+        # what the polls saw
+        self.peak = self.polls = self.census_errors = self.idle_streak = 0
+        self.last_total = -1
+        self.stats_seen = False
+        self.res = _empty_result(self.census.backend)
+        self.active: int | None = None
+
+    def _reporter(self) -> EventReporter:
+        cfg = self.cfg
+        api: KubeApi | None = None
+        if cfg.api_server and cfg.pod_name and cfg.pod_namespace:
+            api = KubeApi(cfg.api_server, cfg.token_file, cfg.ca_file, cfg.api_timeout)
+        reporter = EventReporter(api if cfg.events else None, cfg.pod_namespace, cfg.pod_name,
+                                 self.state.drain_id, self.log)
+        if api is not None:
+            watcher = self.watcher = PodWatcher(api, cfg, self.deadline, self.log)
+            watcher.start()
+
+            def pod_uid() -> str | None:
+                # the uid makes the events show under the pod; the events thread waits for
+                # it a little, the drain never does
+                watcher.first.wait(cfg.api_timeout)
+                return watcher.uid
+
+            reporter.before_first = pod_uid
+        return reporter
+
+    def run(self) -> ExitStatus:
+        self._announce()
+        outcome = self._loop()
+        self._report(outcome)
+        self._close()
+        return outcome.status
+
+    def _announce(self) -> None:
+        cfg, deadline = self.cfg, self.deadline
+        self.log(
+            "drain_started",
+            drainId=self.state.drain_id,
+            resumed=abs(self.state.start_wall - process_start_wall()) > 0.5,
+            startupSeconds=round(self.startup, 3),
+            deadlineSource=deadline.source,
+            secondsLeft=round(deadline.remaining(), 3),
+            reserveSeconds=self.reserve,
+            minDrainSeconds=cfg.min_drain,
+            pollSeconds=cfg.poll_interval,
+            backend=self.census.backend,
+        )
+        drained_listeners = self.admin.drain_listeners() if cfg.drain_listeners else None
+        self.reporter.emit(
+            "DrainStarted",
+            f"meshcfg-drain: waiting for in-flight connections; must finish in "
+            f"{max(0.0, deadline.remaining()):.1f}s (deadline from {deadline.source}, reserve "
+            f"{self.reserve:g}s for terminationDrainDuration+{cfg.extra_reserve:g}s); "
+            f"drain_listeners: {_drain_word(drained_listeners)}",
+        )
+
+    def _loop(self) -> Outcome:
+        while True:
+            outcome = self._poll()
+            if outcome is not None:
+                return outcome
+            self._wait()
+
+    def _poll(self) -> Outcome | None:
+        """One census; the outcome when the drain is over."""
+        try:
+            res = self.census.run()
+        except Exception as e:  # noqa: BLE001 - a bug must not end the drain early
+            return self._census_failed(e)
+        self.res = res
+        self.polls += 1
+        self.peak = max(self.peak, res.total)
+        self.active = self._requests_in_flight(res)
+        self._log_change(res)
+        self.idle_streak = self.idle_streak + 1 if self.active == 0 else 0
+        return self._judge(res, time.monotonic())
+
+    def _census_failed(self, e: Exception) -> Outcome | None:
+        self.census_errors += 1
+        if self.census_errors == 1:
+            self.log("census_failed", level="error", error=f"{type(e).__name__}: {e}")
+        self.res = _empty_result(self.census.backend)
+        # unknown is not empty: keep waiting (bounded by the deadline)
+        if self.deadline.remaining() <= 0:
+            return Outcome("deadline reached (census failing)", ExitStatus.TIMED_OUT)
+        if self.stop.is_set():
+            return Outcome("interrupted by SIGTERM", ExitStatus.INTERRUPTED)
+        return None
+
+    def _requests_in_flight(self, res: census_mod.CensusResult) -> int | None:
+        if not self.cfg.use_stats or res.total == 0:
+            return None
+        stats = self.admin.stats()
+        if stats is None:
+            return None
+        self.stats_seen = True
+        return in_flight(stats)
+
+    def _log_change(self, res: census_mod.CensusResult) -> None:
+        if res.total == self.last_total:
+            return
+        self.log("census", total=res.total, inbound=res.inbound, outbound=res.outbound,
+                 requestsInFlight=self.active, censusMs=round(res.seconds * 1000, 2))
+        self.last_total = res.total
+
+    def _drained(self, res: census_mod.CensusResult) -> str | None:
+        if res.total == 0:
+            return "no connections in flight"
+        if self.idle_streak >= IDLE_CONFIRMATIONS:
+            return (f"only idle keep-alive connections left ({res.total}; "
+                    "admin stats: 0 requests in flight)")
+        return None
+
+    def _judge(self, res: census_mod.CensusResult, now: float) -> Outcome | None:
+        drained = self._drained(res)
+        if drained and now >= self.min_end:
+            return Outcome(drained, ExitStatus.DRAINED)
+        if self.deadline.remaining(now) <= 0:
+            if drained:  # drained, but the deadline came before the minimum drain ended
+                return Outcome(f"{drained} (minimum drain cut short by the deadline)",
+                               ExitStatus.DRAINED)
+            return Outcome("deadline reached", ExitStatus.TIMED_OUT)
+        if self.stop.is_set():
+            return Outcome("interrupted by SIGTERM", ExitStatus.INTERRUPTED)
+        return None
+
+    def _wait(self) -> None:
+        """Until the next poll, the end of the minimum drain, the deadline or SIGTERM."""
+        now = time.monotonic()
+        wait = min(self.cfg.poll_interval, max(0.0, self.deadline.remaining(now)))
+        if now < self.min_end:
+            wait = min(wait, self.min_end - now) or self.cfg.poll_interval
+        self.stop.wait(wait)  # a SIGTERM ends the wait; the next poll reports it
+
+    def _report(self, outcome: Outcome) -> None:
+        elapsed = time.monotonic() - self.start
+        fields = self._final_fields(outcome, elapsed)
+        if outcome.status == ExitStatus.DRAINED:
+            self.log("drain_completed", **fields)
+            self.reporter.emit(
+                "DrainCompleted",
+                f"meshcfg-drain: drained in {elapsed:.1f}s, peak {self.peak} connections; "
+                f"{outcome.reason}",
+            )
+            return
+        res = self.res
         fields["stillOpen"] = res.summary(limit=20)
-        log("drain_timed_out", level="warning", **fields)
-        extra = f"; {active} requests in flight per admin stats" if active else ""
-        reporter.emit(
+        self.log("drain_timed_out", level="warning", **fields)
+        extra = f"; {self.active} requests in flight per admin stats" if self.active else ""
+        self.reporter.emit(
             "DrainTimedOut",
-            f"meshcfg-drain: {outcome} after {elapsed:.1f}s (deadline from {deadline.source}, "
-            f"leaving {reserve:g}s to pilot-agent); still open: {res.total} "
-            f"({describe_open(res)}){extra}",
+            f"meshcfg-drain: {outcome.reason} after {elapsed:.1f}s (deadline from "
+            f"{self.deadline.source}, leaving {self.reserve:g}s to pilot-agent); still open: "
+            f"{res.total} ({describe_open(res)}){extra}",
             warning=True,
         )
-    # best effort: a slow or absent API delays the exit by at most half a second
-    reporter.close(flush_timeout=min(0.5, max(0.2, deadline.remaining() + reserve - 1.0)))
-    if watcher is not None:
-        watcher.stop.set()
-    admin.close()
-    census.close()
-    return code
+
+    def _final_fields(self, outcome: Outcome, elapsed: float) -> dict[str, Any]:
+        return {
+            "outcome": outcome.reason,
+            "exitCode": int(outcome.status),
+            "seconds": round(elapsed, 3),
+            "peak": self.peak,
+            "polls": self.polls,
+            "open": self.res.total,
+            "requestsInFlight": self.active,
+            "adminStats": "reachable" if self.stats_seen else "unreachable-or-unused",
+            "deadlineSource": self.deadline.source,
+            "proxyFdScans": self.census.owners.scans,
+            "censusErrors": self.census_errors,
+        }
+
+    def _close(self) -> None:
+        # best effort: a slow or absent API delays the exit by at most half a second
+        left = self.deadline.remaining() + self.reserve - 1.0
+        self.reporter.close(flush_timeout=min(0.5, max(0.2, left)))
+        if self.watcher is not None:
+            self.watcher.stop.set()
+        self.admin.close()
+        self.census.close()
+
+
+def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> ExitStatus:
+    return Drain(cfg, log, stop).run()

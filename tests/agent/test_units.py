@@ -108,3 +108,26 @@ def test_deadline_from_api_only_moves_earlier_after_the_first() -> None:
 
 def test_parse_timestamp() -> None:
     assert parse_timestamp("2026-01-02T03:04:05Z") == 1767323045.0
+
+
+def test_usage_errors_and_version_return_a_status_instead_of_exiting(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from drain_agent.cli import main
+    from drain_agent.status import ExitStatus
+
+    assert main(["prestop", "--poll-interval", "x"]) is ExitStatus.USAGE
+    assert "--poll-interval" in capsys.readouterr().err
+    assert main(["no-such-command"]) is ExitStatus.USAGE
+    assert main(["--version"]) is ExitStatus.OK
+    assert "meshcfg-drain" in capsys.readouterr().out
+
+
+def test_only_main_exits() -> None:
+    """One place exits (``__main__``); everything else returns an ExitStatus."""
+    import pathlib
+    import re
+
+    pkg = pathlib.Path(__file__).resolve().parents[2] / "drain_agent"
+    exits = re.compile(r"\bsys\.exit\(|\bos\._exit\(|\bexit\(\d|\braise SystemExit\b")
+    found = [f.name for f in pkg.glob("*.py") if exits.search(f.read_text())]
+    assert found == ["__main__.py"]
