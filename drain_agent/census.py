@@ -26,7 +26,8 @@ DEFAULT_EXCLUDED_PORTS = "15000-15090"
 # ESTABLISHED, SYN_SENT, SYN_RECV (and NEW_SYN_RECV, the request-socket spelling).
 BASE_STATES = frozenset({1, 2, 3, 12})
 CLOSE_WAIT = 8
-INBOUND_PEER = "127.0.0.6"  # Istio's inbound passthrough source address
+INBOUND_PEER = "127.0.0.6"  # Istio's inbound passthrough source address (IPv4)
+INBOUND_PEER6 = "::6"  # and its IPv6 twin (InboundPassthroughBindIpv6)
 
 
 def parse_ports(spec: str) -> frozenset[int]:
@@ -78,6 +79,7 @@ class CensusResult:
     proxy_pids: list[int]
     seconds: float
     backend: str
+    listening: frozenset[int] = frozenset()  # every LISTEN port, Istio's own included
 
     @property
     def total(self) -> int:
@@ -137,10 +139,22 @@ class ProxyOwnership:
     own_pids: frozenset[int] = field(default_factory=lambda: frozenset({os.getpid()}))
     proc_root: str = "/proc"
     pids: list[int] = field(default_factory=list)
+    others: list[int] = field(default_factory=list)  # pids found by name (not the agent's)
     uids: set[int] = field(default_factory=set)
     inodes: set[int] = field(default_factory=set)
     scanned_at: float = -1e9
     scans: int = 0
+    netns: int | None = None  # only processes in this network namespace (None: any)
+
+    def _same_netns(self, pid: int) -> bool:
+        if self.netns is None:
+            return True
+        try:
+            return os.stat(f"{self.proc_root}/{pid}/ns/net").st_ino == self.netns
+        except PermissionError:
+            return True  # cannot tell: keep it
+        except OSError:
+            return False
 
     def find_processes(self) -> None:
         pids: list[int] = []
@@ -149,7 +163,8 @@ class ProxyOwnership:
             try:
                 info = proc.info
                 name = info.get("name") or ""
-                if proc.pid in self.own_pids or name in self.names:
+                if proc.pid in self.own_pids or (name in self.names
+                                                 and self._same_netns(proc.pid)):
                     pids.append(proc.pid)
                     u = info.get("uids")
                     if u is not None:
@@ -157,6 +172,7 @@ class ProxyOwnership:
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         self.pids = sorted(pids)
+        self.others = [pid for pid in self.pids if pid not in self.own_pids]
         self.uids = uids | {os.geteuid()}
 
     def socket_inodes(self, pid: int) -> set[int]:
@@ -191,6 +207,15 @@ class ProxyOwnership:
         self.scans += 1
 
 
+def _netns_of(net_dir: str) -> int | None:
+    """The network namespace whose tables ``net_dir`` shows (``/proc/net``: ours)."""
+    base = os.path.dirname(os.path.normpath(net_dir))
+    try:
+        return os.stat(os.path.join(base, "self" if base == "/proc" else "", "ns/net")).st_ino
+    except OSError:
+        return None
+
+
 class Census:
     """Counts the pod's in-flight connections; keep one instance across polls."""
 
@@ -214,8 +239,10 @@ class Census:
         # LISTEN is read to learn the application's ports; the rest only for reports
         self.read_states = procnet.ALL_STATES if all_states else self.states | {procnet.LISTEN}
         self.net_dir = net_dir
-        self.inbound_peers = frozenset(procnet.v4_and_mapped(INBOUND_PEER))
-        self.owners = ProxyOwnership(frozenset(proxy_names))
+        self.inbound_peers = frozenset(
+            (*procnet.v4_and_mapped(INBOUND_PEER), socket.inet_pton(socket.AF_INET6, INBOUND_PEER6))
+        )
+        self.owners = ProxyOwnership(frozenset(proxy_names), netns=_netns_of(net_dir))
         if own_pids is not None:
             self.owners.own_pids = frozenset(own_pids)
         self.rescan_seconds = rescan_seconds
@@ -323,4 +350,5 @@ class Census:
             proxy_pids=list(owners.pids),
             seconds=time.perf_counter() - t0,
             backend=self.backend,
+            listening=frozenset(rec[3] for rec in listeners),
         )

@@ -17,7 +17,14 @@ from typing import Any, NoReturn
 
 from drain_agent import __version__
 from drain_agent.census import DEFAULT_EXCLUDED_PORTS, DEFAULT_PROXY_NAMES, Census, parse_ports
-from drain_agent.deadline import DEFAULT_GRACE_SECONDS, EXTRA_RESERVE_SECONDS, parse_duration
+from drain_agent.deadline import (
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_MIN_DRAIN_SECONDS,
+    EXTRA_RESERVE_SECONDS,
+    parse_duration,
+)
+from drain_agent.envoy_admin import DEFAULT_STATUS_PORT
+from drain_agent.events import DEFAULT_FIELD_PATH
 from drain_agent.jsonlog import JsonLog
 from drain_agent.kubeapi import SA_DIR, default_server
 from drain_agent.status import ExitStatus
@@ -66,16 +73,23 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n for n in (p.strip() for p in text.split(",")) if n)
 
 
-def _drain_from_proxy_config() -> str | None:
+def _from_proxy_config(key: str) -> str | None:
     """Istio freezes the effective ProxyConfig into the proxy's PROXY_CONFIG env."""
     raw = os.environ.get("PROXY_CONFIG")
     if not raw:
         return None
     try:
-        value = json.loads(raw).get("terminationDrainDuration")
+        value = json.loads(raw).get(key)
     except (ValueError, AttributeError):
         return None
     return str(value) if value else None
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"not a port: {text!r}")
+    return port
 
 
 class _Flags:
@@ -145,11 +159,13 @@ def build_parser() -> tuple[Parser, dict[str, _Flags]]:
     pre = sub.add_parser("prestop", help="run as the proxy container's preStop hook")
     fp = _common(pre)
     fp.add("--poll-interval", parse_duration, "200ms", "time between two censuses")
-    fp.add("--min-drain", parse_duration, "0s", "wait at least this long before returning")
+    fp.add("--min-drain", parse_duration, f"{DEFAULT_MIN_DRAIN_SECONDS:g}s",
+           "wait at least this long before returning (late requests from clients that "
+           "have not yet seen the endpoint removal; pilot-agent's MINIMUM_DRAIN_DURATION)")
     fp.add("--grace-period", parse_duration, f"{DEFAULT_GRACE_SECONDS}s",
            "the pod's grace period, used when deletionTimestamp cannot be read")
     fp.add("--termination-drain-duration", parse_duration,
-           _drain_from_proxy_config() or "5s",
+           _from_proxy_config("terminationDrainDuration") or "5s",
            "pilot-agent's drain after SIGTERM, reserved at the end (default: the "
            "terminationDrainDuration in Istio's PROXY_CONFIG env, else 5s)")
     fp.add("--extra-reserve", parse_duration, f"{EXTRA_RESERVE_SECONDS}s",
@@ -169,6 +185,11 @@ def build_parser() -> tuple[Parser, dict[str, _Flags]]:
     fp.add("--pod-namespace", str, os.environ.get("POD_NAMESPACE", ""),
            "pod namespace (downward API POD_NAMESPACE)")
     fp.add("--events", _bool, "true", "post Events on the pod")
+    fp.add("--field-path", str, DEFAULT_FIELD_PATH,
+           "the Events' involvedObject.fieldPath (native sidecar: spec.initContainers{...})")
+    fp.add("--status-port", _port, _from_proxy_config("statusPort") or str(DEFAULT_STATUS_PORT),
+           "pilot-agent's status port: when it closes, pilot-agent got SIGTERM and kubelet no "
+           "longer waits for the hook (default: statusPort of PROXY_CONFIG, else 15020; 0: off)")
     fp.add("--container-log", str, "/proc/1/fd/1",
            "also write the JSON lines here when writable (empty: only stdout)")
     fp.add("--state-dir", str, os.environ.get("TMPDIR", "/tmp"),
@@ -229,6 +250,8 @@ def cmd_prestop(values: dict[str, Any]) -> ExitStatus:
         pod_name=values["pod_name"],
         pod_namespace=values["pod_namespace"],
         events=values["events"],
+        field_path=values["field_path"],
+        status_port=values["status_port"],
         state_dir=values["state_dir"] or None,
     )
     stop = threading.Event()

@@ -18,6 +18,9 @@ DEFAULT_GRACE_SECONDS = 30
 # reserved on top of terminationDrainDuration: kubelet's 2 s minimum shutdown window
 # after a hook, whole-second truncation of the hook's time, clock skew
 EXTRA_RESERVE_SECONDS = 2
+# pilot-agent's MINIMUM_DRAIN_DURATION: clients that have not yet seen the endpoint
+# removal keep sending new requests for a few seconds after the deletion
+DEFAULT_MIN_DRAIN_SECONDS = 5
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -59,9 +62,12 @@ def wall_to_monotonic(unix_seconds: float) -> float:
 class Deadline:
     """The moment (monotonic clock) by which the agent must return.
 
-    ``pod_deadline`` starts as the fallback (start + grace) and is replaced by the
-    API server's deletionTimestamp when that arrives; the API can only move it
-    earlier afterwards (a second, shorter deletion). Thread-safe.
+    ``pod_deadline`` starts as the fallback (start + the grace period passed in) and is
+    replaced by what the API says once the pod is read: kubelet's timer runs from its
+    stop call, which is when this hook started, for ``deletionGracePeriodSeconds``
+    (``deletionTimestamp`` is the deletion instant + grace, 0.2-2 s earlier than that
+    and truncated to whole seconds: only used when the grace is absent). After the
+    first, the API can only move it earlier (a second, shorter deletion). Thread-safe.
     """
 
     def __init__(self, start: float, grace_seconds: float, reserve_seconds: float) -> None:
@@ -70,15 +76,28 @@ class Deadline:
         self.reserve = reserve_seconds
         self.pod_deadline = start + grace_seconds
         self.source = "grace-period"
+        self.why = f"--grace-period {grace_seconds:g}s"
         self._from_api = False
 
-    def set_from_api(self, deletion_unix: float) -> None:
-        mono = wall_to_monotonic(deletion_unix)
+    def set_from_api(self, deletion_unix: float, grace_seconds: float | None) -> bool:
+        """The pod's deletion as read; True when the deadline moved."""
+        if grace_seconds is not None:
+            mono, source = self.start + grace_seconds, "deletionGracePeriodSeconds"
+            why = f"deletionGracePeriodSeconds {grace_seconds:g}s from the hook's start"
+        else:
+            mono, source, why = wall_to_monotonic(deletion_unix), "deletionTimestamp", ""
         with self._lock:
-            if not self._from_api or mono < self.pod_deadline:
-                self.pod_deadline = mono
-                self.source = "deletionTimestamp"
-                self._from_api = True
+            if self._from_api and mono >= self.pod_deadline:
+                return False
+            self.pod_deadline, self.source, self._from_api = mono, source, True
+            self.why = why or source
+            return True
+
+    def keep_fallback(self, why: str) -> None:
+        """The pod was read (or not) without a deletion: say why the fallback stays."""
+        with self._lock:
+            if not self._from_api:
+                self.why = why
 
     @property
     def at(self) -> float:

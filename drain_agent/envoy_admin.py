@@ -2,15 +2,37 @@
 
 Requests in flight = HTTP requests active on every HTTP connection manager plus
 connections active on listeners that are not HTTP (TCP proxy), from ``/stats``.
-The admin listener's own counters are left out. ``None`` means "unknown".
+``None`` means "unknown", never zero: Istio's bootstrap exports only the stats its
+``stats_matcher`` lets through (by default neither name below; ``kubectl meshcfg
+render`` adds both as inclusion suffixes when the drain agent is enabled). The admin
+endpoint's own counters prove that a name is exported: our own request is active on
+it while Envoy answers, so a filtered name is told from a zero one.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import urllib.parse
 
-STATS_QUERY = "/stats?usedonly&filter=(downstream_rq_active|downstream_cx_active)$"
+DEFAULT_STATUS_PORT = 15020  # pilot-agent's; it closes it as soon as it gets SIGTERM
+RQ_ACTIVE = "downstream_rq_active"
+CX_ACTIVE = "downstream_cx_active"
+STATS_QUERY = f"/stats?usedonly&filter=({RQ_ACTIVE}|{CX_ACTIVE})$"
+# the inclusion suffixes the agent needs in the proxy's stats matcher
+REQUIRED_SUFFIXES = (RQ_ACTIVE, CX_ACTIVE)
+# present whenever the names are exported at all (the admin endpoint serving this call)
+MARKERS = (f"http.admin.{RQ_ACTIVE}", f"listener.admin.{CX_ACTIVE}")
+# Not traffic to wait for: per-worker copies of a listener's counter (Envoy reports
+# each listener's total and one per worker thread), internal listeners (in-process
+# plumbing, as pilot-agent's own zero-connection check skips them), the admin, and
+# Istio's bootstrap listeners for metrics (15090), health (15021) and their HCMs.
+_IGNORED = re.compile(
+    r"\.(worker_\d+|main_thread)\."
+    r"|^listener\.(admin|envoy_internal_)"
+    r"|^listener\..*_(15021|15090)\."
+    r"|^http\.(admin|agent|stats|secure_stats|secure_merged_stats)\."
+)
 
 
 class EnvoyAdmin:
@@ -78,19 +100,25 @@ def parse_stats(body: str) -> dict[str, int]:
     return out
 
 
-def in_flight(stats: dict[str, int]) -> int:
-    """HTTP requests active + non-HTTP downstream connections active."""
-    rq = 0
-    http_cx = 0
-    listener_cx = 0
+def missing_stats(stats: dict[str, int]) -> list[str]:
+    """The needed names this proxy's stats matcher filters out (empty: all exported)."""
+    return [m.rsplit(".", 1)[1] for m in MARKERS if m not in stats]
+
+
+def in_flight(stats: dict[str, int]) -> int | None:
+    """HTTP requests active + non-HTTP downstream connections active; None when the
+    stats matcher hides either name (unknown, not zero)."""
+    if missing_stats(stats):
+        return None
+    rq = http_cx = listener_cx = 0
     for name, value in stats.items():
-        if name.startswith(("http.admin.", "listener.admin.")):
+        if _IGNORED.search(name):
             continue
         if name.startswith("http."):
-            if name.endswith(".downstream_rq_active"):
+            if name.endswith(RQ_ACTIVE):
                 rq += value
-            elif name.endswith(".downstream_cx_active"):
+            elif name.endswith(CX_ACTIVE):
                 http_cx += value
-        elif name.startswith("listener.") and name.endswith(".downstream_cx_active"):
+        elif name.startswith("listener.") and name.endswith(CX_ACTIVE):
             listener_cx += value
     return rq + max(0, listener_cx - http_cx)

@@ -3,7 +3,9 @@
 The drain never waits on the API for more than ``flush_timeout`` seconds in total:
 events go through a queue to one worker thread, and ``close`` waits a bounded time.
 Event names derive from the drain's start time, so a hook run twice by kubelet does
-not post the same event twice (the second POST gets 409 and is ignored).
+not post the same event twice (the second POST gets 409 and is ignored). A message may
+be a function, called by the worker when it posts: "DrainStarted" then says where the
+deadline came from after the first pod read, not before it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from drain_agent.kubeapi import ApiError, KubeApi
 MAX_MESSAGE = 1024
 COMPONENT = "meshcfg-drain"
 CONTROLLER = "meshcfg.io/drain-agent"
+DEFAULT_FIELD_PATH = "spec.containers{istio-proxy}"
+Message = str | Callable[[], str]
 
 
 def _rfc3339(unix: float, micro: bool = False) -> str:
@@ -43,16 +47,18 @@ class EventReporter:
         pod_name: str,
         drain_id: str,
         log: Any = None,
+        field_path: str = DEFAULT_FIELD_PATH,
     ) -> None:
         self.api = api
         self.namespace = namespace
         self.pod_name = pod_name
         self.drain_id = drain_id
+        self.field_path = field_path
         self.pod_uid: str | None = None
         # called by the worker before its first POST: may wait (bounded) for the pod's uid
         self.before_first: Callable[[], str | None] | None = None
         self.log = log
-        self._q: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._q: queue.Queue[tuple[str, Message, bool, float] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.posted: list[str] = []
         self.failed: list[str] = []
@@ -61,14 +67,18 @@ class EventReporter:
     def enabled(self) -> bool:
         return self.api is not None and bool(self.namespace and self.pod_name)
 
-    def build(self, reason: str, message: str, warning: bool = False) -> dict[str, Any]:
-        now = time.time()
+    def build(
+        self, reason: str, message: str, warning: bool = False, at: float | None = None
+    ) -> dict[str, Any]:
+        now = time.time() if at is None else at
         involved: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Pod",
             "namespace": self.namespace,
             "name": self.pod_name,
         }
+        if self.field_path:
+            involved["fieldPath"] = self.field_path
         if self.pod_uid:
             involved["uid"] = self.pod_uid
         return {
@@ -92,10 +102,10 @@ class EventReporter:
             "reportingInstance": self.pod_name[:128],
         }
 
-    def emit(self, reason: str, message: str, warning: bool = False) -> None:
+    def emit(self, reason: str, message: Message, warning: bool = False) -> None:
         if not self.enabled:
             return
-        self._q.put(self.build(reason, message, warning))
+        self._q.put((reason, message, warning, time.time()))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="events", daemon=True)
             self._thread.start()
@@ -105,12 +115,12 @@ class EventReporter:
         if self.before_first is not None:
             self.pod_uid = self.before_first() or self.pod_uid
         while True:
-            ev = self._q.get()
-            if ev is None:
+            item = self._q.get()
+            if item is None:
                 return
-            if self.pod_uid and "uid" not in ev["involvedObject"]:
-                ev["involvedObject"]["uid"] = self.pod_uid
-            reason = str(ev["reason"])
+            reason, message, warning, at = item
+            text = message if isinstance(message, str) else message()
+            ev = self.build(reason, text, warning, at)
             try:
                 self.api.create_event(self.namespace, ev, timeout=self.api.timeout)
                 self.posted.append(reason)

@@ -2,7 +2,9 @@
 
 Loop: census (+ admin stats) every poll interval; DRAINED as soon as nothing is in
 flight after the minimum drain; TIMED_OUT when the deadline (pod deadline minus
-terminationDrainDuration minus the extra reserve) comes first; INTERRUPTED on SIGTERM.
+terminationDrainDuration minus the extra reserve) comes first, or when pilot-agent
+closes its status port (it got SIGTERM: kubelet no longer waits for this hook);
+PROXY_GONE when a proxy process exits mid-drain; INTERRUPTED on SIGTERM.
 """
 
 from __future__ import annotations
@@ -20,23 +22,31 @@ import psutil
 from drain_agent import census as census_mod
 from drain_agent.deadline import (
     DEFAULT_GRACE_SECONDS,
+    DEFAULT_MIN_DRAIN_SECONDS,
     EXTRA_RESERVE_SECONDS,
     Deadline,
     parse_timestamp,
 )
-from drain_agent.envoy_admin import EnvoyAdmin, in_flight
-from drain_agent.events import EventReporter
+from drain_agent.envoy_admin import (
+    DEFAULT_STATUS_PORT,
+    REQUIRED_SUFFIXES,
+    EnvoyAdmin,
+    in_flight,
+    missing_stats,
+)
+from drain_agent.events import DEFAULT_FIELD_PATH, EventReporter
 from drain_agent.jsonlog import JsonLog
 from drain_agent.kubeapi import ApiError, KubeApi
 from drain_agent.status import ExitStatus
 
 IDLE_CONFIRMATIONS = 2  # consecutive polls with no request in flight per admin stats
+POD_REREAD_SECONDS = 2.0
 
 
 @dataclass
 class PrestopConfig:
     poll_interval: float = 0.2
-    min_drain: float = 0.0
+    min_drain: float = DEFAULT_MIN_DRAIN_SECONDS
     grace_period: float = DEFAULT_GRACE_SECONDS
     termination_drain_duration: float = 5.0
     extra_reserve: float = EXTRA_RESERVE_SECONDS
@@ -59,6 +69,8 @@ class PrestopConfig:
     pod_name: str = ""
     pod_namespace: str = ""
     events: bool = True
+    field_path: str = DEFAULT_FIELD_PATH
+    status_port: int = DEFAULT_STATUS_PORT
     state_dir: str | None = None
 
 
@@ -121,20 +133,33 @@ class PodWatcher:
     def _run(self) -> None:
         while not self.stop.is_set():
             try:
-                pod = self.api.get_pod(self.cfg.pod_namespace, self.cfg.pod_name)
-                meta = pod.get("metadata") or {}
-                self.uid = meta.get("uid")
-                ts = meta.get("deletionTimestamp")
-                if ts:
-                    self.deadline.set_from_api(parse_timestamp(str(ts)))
+                self._read()
                 self.error = None
             except (ApiError, ValueError) as e:
                 if self.error is None:
                     self.log("pod_read_failed", level="warning", error=str(e))
+                    self.deadline.keep_fallback(
+                        f"--grace-period {self.cfg.grace_period:g}s (the pod could not be "
+                        f"read: {e})")
                 self.error = str(e)
             self.first.set()
             # a later, shorter deletion moves the deadline earlier: look again
-            self.stop.wait(2.0)
+            self.stop.wait(POD_REREAD_SECONDS)
+
+    def _read(self) -> None:
+        meta = self.api.get_pod(self.cfg.pod_namespace, self.cfg.pod_name).get("metadata") or {}
+        self.uid = meta.get("uid")
+        ts = meta.get("deletionTimestamp")
+        if not ts:
+            self.deadline.keep_fallback(
+                f"--grace-period {self.cfg.grace_period:g}s (the pod has no deletionTimestamp: "
+                "kubelet stops it on its own, e.g. eviction or node shutdown)")
+            return
+        grace = meta.get("deletionGracePeriodSeconds")
+        if self.deadline.set_from_api(parse_timestamp(str(ts)),
+                                      None if grace is None else float(grace)):
+            self.log("deadline", deadlineSource=self.deadline.source,
+                     secondsLeft=round(self.deadline.remaining(), 3))
 
 
 def _drain_word(result: bool | None) -> str:
@@ -206,9 +231,11 @@ class Drain:
         # what the polls saw
         self.peak = self.polls = self.census_errors = self.idle_streak = 0
         self.last_total = -1
-        self.stats_seen = False
+        self.admin_stats = "unused"  # reachable | filtered | unreachable
         self.res = _empty_result(self.census.backend)
         self.active: int | None = None
+        self.proxy_pids: list[int] = []  # the proxy's processes at the first poll
+        self.status_port_seen = False
 
     def _reporter(self) -> EventReporter:
         cfg = self.cfg
@@ -216,7 +243,7 @@ class Drain:
         if cfg.api_server and cfg.pod_name and cfg.pod_namespace:
             api = KubeApi(cfg.api_server, cfg.token_file, cfg.ca_file, cfg.api_timeout)
         reporter = EventReporter(api if cfg.events else None, cfg.pod_namespace, cfg.pod_name,
-                                 self.state.drain_id, self.log)
+                                 self.state.drain_id, self.log, cfg.field_path)
         if api is not None:
             watcher = self.watcher = PodWatcher(api, cfg, self.deadline, self.log)
             watcher.start()
@@ -244,21 +271,24 @@ class Drain:
             drainId=self.state.drain_id,
             resumed=abs(self.state.start_wall - process_start_wall()) > 0.5,
             startupSeconds=round(self.startup, 3),
-            deadlineSource=deadline.source,
+            # with the API, the pod read that decides it runs in parallel ("deadline" line)
+            deadlineSource="pending" if self.watcher is not None else deadline.source,
             secondsLeft=round(deadline.remaining(), 3),
             reserveSeconds=self.reserve,
             minDrainSeconds=cfg.min_drain,
             pollSeconds=cfg.poll_interval,
             backend=self.census.backend,
         )
-        drained_listeners = self.admin.drain_listeners() if cfg.drain_listeners else None
-        self.reporter.emit(
-            "DrainStarted",
-            f"meshcfg-drain: waiting for in-flight connections; must finish in "
-            f"{max(0.0, deadline.remaining()):.1f}s (deadline from {deadline.source}, reserve "
-            f"{self.reserve:g}s for terminationDrainDuration+{cfg.extra_reserve:g}s); "
-            f"drain_listeners: {_drain_word(drained_listeners)}",
-        )
+        drained = _drain_word(self.admin.drain_listeners() if cfg.drain_listeners else None)
+
+        def message() -> str:  # posted after the first pod read, so the source is known
+            return (f"meshcfg-drain: waiting for in-flight connections; must finish in "
+                    f"{max(0.0, deadline.remaining()):.1f}s (deadline from {deadline.why}; "
+                    f"reserve {self.reserve:g}s for terminationDrainDuration+"
+                    f"{cfg.extra_reserve:g}s); minimum drain {cfg.min_drain:g}s; "
+                    f"drain_listeners: {drained}")
+
+        self.reporter.emit("DrainStarted", message)
 
     def _loop(self) -> Outcome:
         while True:
@@ -275,11 +305,14 @@ class Drain:
             return self._census_failed(e)
         self.res = res
         self.polls += 1
+        if self.polls == 1:
+            self.proxy_pids = list(self.census.owners.others)
+            self.status_port_seen = self.cfg.status_port in res.listening
         self.peak = max(self.peak, res.total)
         self.active = self._requests_in_flight(res)
         self._log_change(res)
         self.idle_streak = self.idle_streak + 1 if self.active == 0 else 0
-        return self._judge(res, time.monotonic())
+        return self._proxy_stopped(res) or self._judge(res, time.monotonic())
 
     def _census_failed(self, e: Exception) -> Outcome | None:
         self.census_errors += 1
@@ -298,9 +331,29 @@ class Drain:
             return None
         stats = self.admin.stats()
         if stats is None:
+            self.admin_stats = "unreachable"
             return None
-        self.stats_seen = True
-        return in_flight(stats)
+        active = in_flight(stats)
+        if active is None and self.admin_stats != "filtered":
+            self.log("admin_stats_filtered", level="warning", missing=missing_stats(stats),
+                     hint="add inclusion suffixes " + ",".join(REQUIRED_SUFFIXES) +
+                     " to proxyStatsMatcher; until then every connection counts as in flight")
+        self.admin_stats = "reachable" if active is not None else "filtered"
+        return active
+
+    def _proxy_stopped(self, res: census_mod.CensusResult) -> Outcome | None:
+        """The proxy went away under the drain: nothing left to wait for."""
+        gone = [pid for pid in self.proxy_pids if not _alive(pid)]
+        if gone:
+            return Outcome(f"the proxy exited during the drain (pid {', '.join(map(str, gone))}"
+                           f"; {res.total} connections were open)", ExitStatus.PROXY_GONE)
+        if self.status_port_seen and self.cfg.status_port not in res.listening:
+            why = (f"pilot-agent closed its status port {self.cfg.status_port} (it got "
+                   "SIGTERM: kubelet no longer waits for this hook)")
+            if res.total == 0:
+                return Outcome(f"no connections in flight; {why}", ExitStatus.DRAINED)
+            return Outcome(why, ExitStatus.TIMED_OUT)
+        return None
 
     def _log_change(self, res: census_mod.CensusResult) -> None:
         if res.total == self.last_total:
@@ -353,10 +406,14 @@ class Drain:
         fields["stillOpen"] = res.summary(limit=20)
         self.log("drain_timed_out", level="warning", **fields)
         extra = f"; {self.active} requests in flight per admin stats" if self.active else ""
+        if self.admin_stats == "filtered":
+            extra += "; admin stats filtered by the proxy's stats matcher (idle connections "
+            extra += "counted as in flight)"
+        reason = "ProxyGone" if outcome.status == ExitStatus.PROXY_GONE else "DrainTimedOut"
         self.reporter.emit(
-            "DrainTimedOut",
+            reason,
             f"meshcfg-drain: {outcome.reason} after {elapsed:.1f}s (deadline from "
-            f"{self.deadline.source}, leaving {self.reserve:g}s to pilot-agent); still open: "
+            f"{self.deadline.why}, leaving {self.reserve:g}s to pilot-agent); still open: "
             f"{res.total} ({describe_open(res)}){extra}",
             warning=True,
         )
@@ -370,8 +427,9 @@ class Drain:
             "polls": self.polls,
             "open": self.res.total,
             "requestsInFlight": self.active,
-            "adminStats": "reachable" if self.stats_seen else "unreachable-or-unused",
+            "adminStats": self.admin_stats,
             "deadlineSource": self.deadline.source,
+            "deadline": self.deadline.why,
             "proxyFdScans": self.census.owners.scans,
             "censusErrors": self.census_errors,
         }
@@ -384,6 +442,13 @@ class Drain:
             self.watcher.stop.set()
         self.admin.close()
         self.census.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def run_prestop(cfg: PrestopConfig, log: JsonLog, stop: threading.Event) -> ExitStatus:

@@ -11,3 +11,4 @@ class ExitStatus(IntEnum):
     TIMED_OUT = 1  # the deadline came first, or there was no budget at all
     USAGE = 2  # bad flag or flag value
     INTERRUPTED = 3  # SIGTERM/SIGINT during the drain
+    PROXY_GONE = 4  # a proxy process exited mid-drain: what was in flight got no answer

@@ -113,7 +113,8 @@ class ClusterAgent:
                    MESHCFG_DRAIN_ADMIN_URL="http://127.0.0.1:1",
                    MESHCFG_DRAIN_CONTAINER_LOG="", MESHCFG_DRAIN_STATE_DIR=str(self.tmp),
                    MESHCFG_DRAIN_GRACE_PERIOD="120", MESHCFG_DRAIN_TERMINATION_DRAIN_DURATION="1s",
-                   MESHCFG_DRAIN_POLL_INTERVAL="100ms", MESHCFG_DRAIN_API_TIMEOUT="2s")
+                   MESHCFG_DRAIN_POLL_INTERVAL="100ms", MESHCFG_DRAIN_API_TIMEOUT="2s",
+                   MESHCFG_DRAIN_MIN_DRAIN="0s")
         return subprocess.Popen([sys.executable, "-m", "drain_agent", "prestop", *flags],
                                 stdout=subprocess.PIPE, text=True, env=env)
 
@@ -137,20 +138,24 @@ def deletion_timestamp(kube: KubeCluster, ns: str) -> float:
     return parse_timestamp(ts)
 
 
-def test_deadline_is_the_deletion_timestamp(cluster_agent: ClusterAgent) -> None:
+def test_deadline_is_kubelets_timer_for_the_deletion_grace(cluster_agent: ClusterAgent) -> None:
     kube, ns = cluster_agent.kube, cluster_agent.ns
     pod = make_pod(kube, ns, "web-0", grace=30)
     kube.kubectl("delete", "pod", "web-0", "-n", ns, "--grace-period=8", "--wait=false")
     deadline = deletion_timestamp(kube, ns)
+    started = time.time()  # kubelet's stop call: it counts the 8 s from here
     p = cluster_agent.start()
     out, _ = p.communicate(timeout=30)
     ended = time.time()
     lines = [json.loads(x) for x in out.splitlines()]
     final = lines[-1]
     assert p.returncode == 1 and final["msg"] == "drain_timed_out", lines
-    assert final["deadlineSource"] == "deletionTimestamp"
-    # deadline - (terminationDrainDuration 1 s + 2 s), not start + 120 s
-    assert deadline - 3 - 0.2 <= ended <= deadline - 3 + 1.0, (deadline, ended)
+    assert final["deadlineSource"] == "deletionGracePeriodSeconds"
+    assert lines[0]["deadlineSource"] == "pending"  # the pod read had not answered yet
+    # start + 8 s - (terminationDrainDuration 1 s + 2 s): not start + 120 s, and not the
+    # earlier (truncated, from the deletion instant) deletionTimestamp - 3 s
+    assert started + 5 - 0.2 <= ended <= started + 5 + 1.0, (started, ended)
+    assert ended > deadline - 3
 
     evs = poll(lambda: [e for e in cluster_agent.events()
                         if e["reason"] in ("DrainStarted", "DrainTimedOut")]
@@ -159,11 +164,14 @@ def test_deadline_is_the_deletion_timestamp(cluster_agent: ClusterAgent) -> None
     assert set(by_reason) == {"DrainStarted", "DrainTimedOut"}
     for e in evs:
         assert e["involvedObject"]["uid"] == pod["metadata"]["uid"]
+        assert e["involvedObject"]["fieldPath"] == "spec.containers{istio-proxy}"
         assert len(e["message"]) <= 1024
     timed_out = by_reason["DrainTimedOut"]
     assert timed_out["type"] == "Warning"
     assert "1x inbound :8080" in timed_out["message"], timed_out["message"]
-    assert "deletionTimestamp" in timed_out["message"]
+    assert "deletionGracePeriodSeconds 8s" in timed_out["message"]
+    # posted after the pod read: never "from --grace-period" when the API had the answer
+    assert "deadline from deletionGracePeriodSeconds 8s" in by_reason["DrainStarted"]["message"]
 
     # kubelet may run the hook again: same deadline, no duplicate events
     p2 = cluster_agent.start()
@@ -179,17 +187,37 @@ def test_a_shorter_second_deletion_moves_the_deadline(cluster_agent: ClusterAgen
     make_pod(kube, ns, "web-0", grace=60)
     kube.kubectl("delete", "pod", "web-0", "-n", ns, "--grace-period=60", "--wait=false")
     first = deletion_timestamp(kube, ns)
+    started = time.time()
     p = cluster_agent.start()
     assert p.stdout is not None
     assert json.loads(p.stdout.readline())["msg"] == "drain_started"
     kube.kubectl("delete", "pod", "web-0", "-n", ns, "--grace-period=6", "--wait=false")
+    second_at = time.time()
     second = deletion_timestamp(kube, ns)
     assert second < first - 30
     out, _ = p.communicate(timeout=30)
     ended = time.time()
     assert p.returncode == 1
-    # the agent re-reads the pod every 2 s
-    assert second - 3 - 0.2 <= ended <= second - 3 + 2.5, (second, ended)
+    # 6 s counted from the hook's start (earlier than kubelet's new timer: safe), seen at
+    # the next re-read of the pod (every 2 s)
+    assert started + 3 - 0.2 <= ended <= max(started + 3, second_at) + 2.5, (started, ended)
+    assert ended < first - 30
+
+
+def test_a_pod_without_deletion_is_a_kubelet_initiated_stop(cluster_agent: ClusterAgent) -> None:
+    """Eviction by kubelet and graceful node shutdown stop the pod without deleting it:
+    the deadline is the grace passed in, and the Events say why."""
+    kube, ns = cluster_agent.kube, cluster_agent.ns
+    make_pod(kube, ns, "web-0", grace=60)
+    p = cluster_agent.start("--grace-period", "5s")
+    out, _ = p.communicate(timeout=30)
+    final = json.loads(out.splitlines()[-1])
+    assert p.returncode == 1 and final["deadlineSource"] == "grace-period", final
+    assert "the pod has no deletionTimestamp" in final["deadline"]
+    started = poll(lambda: [e for e in cluster_agent.events() if e["reason"] == "DrainStarted"],
+                   timeout=10, what="DrainStarted")
+    assert "deadline from --grace-period 5s (the pod has no deletionTimestamp" in \
+        started[0]["message"], started[0]["message"]
 
 
 class SlowApi(BaseHTTPRequestHandler):
@@ -231,7 +259,7 @@ def test_a_slow_or_absent_api_never_delays_the_drain(pod: Pod, tmp_path: Path,
                    MESHCFG_DRAIN_TOKEN_FILE=str(tmp_path / "none"),
                    MESHCFG_DRAIN_NET_DIR=pod.net_dir, MESHCFG_DRAIN_ADMIN_URL="http://127.0.0.1:1",
                    MESHCFG_DRAIN_CONTAINER_LOG="", MESHCFG_DRAIN_STATE_DIR="",
-                   MESHCFG_DRAIN_API_TIMEOUT="5s")
+                   MESHCFG_DRAIN_API_TIMEOUT="5s", MESHCFG_DRAIN_MIN_DRAIN="0s")
         p = subprocess.Popen([sys.executable, "-m", "drain_agent", "prestop"],
                              stdout=subprocess.PIPE, text=True, env=env)
         assert p.stdout is not None

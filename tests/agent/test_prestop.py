@@ -40,15 +40,20 @@ class Agent:
         self.pod.procs.append(p)
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
 
-    def start(self, *flags: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def start(self, *flags: str,
+              env: dict[str, str | None] | None = None) -> subprocess.Popen[str]:
         e = dict(os.environ)
+        # no minimum drain unless a test asks: these tests time the loop itself
+        # (test_the_default_minimum_drain_holds_an_idle_pod checks the default)
         e.update({"MESHCFG_DRAIN_API_SERVER": "", "MESHCFG_DRAIN_CONTAINER_LOG": "",
-                  "MESHCFG_DRAIN_STATE_DIR": str(self.tmp), "PYTHONPATH": str(ROOT)})
+                  "MESHCFG_DRAIN_STATE_DIR": str(self.tmp), "PYTHONPATH": str(ROOT),
+                  "MESHCFG_DRAIN_MIN_DRAIN": "0s"})
         e.update(env or {})
+        e = {k: v for k, v in e.items() if v is not None}
         return self.pod.ns.popen([sys.executable, "-m", "drain_agent", "prestop", *flags],
                                  stdout=subprocess.PIPE, text=True, env=e)
 
-    def run(self, *flags: str, env: dict[str, str] | None = None,
+    def run(self, *flags: str, env: dict[str, str | None] | None = None,
             timeout: float = 30) -> tuple[int, list[dict[str, Any]], float]:
         t0 = time.monotonic()
         p = self.start(*flags, env=env)
@@ -118,7 +123,7 @@ def test_admin_unreachable_census_only_until_deadline(pod: Pod, agent: Agent) ->
                                   "--poll-interval", "100ms")
     f = final(lines)
     assert code == 1 and f["msg"] == "drain_timed_out", f
-    assert f["adminStats"] == "unreachable-or-unused"
+    assert f["adminStats"] == "unreachable"
     # 4 s - (1 s + 2 s), from the process start
     assert 0.9 <= f["seconds"] <= max(1.0, lines[0]["startupSeconds"]) + 0.6, f
     assert {"direction": "inbound", "endpoint": ":8080", "count": 1} in f["stillOpen"]
@@ -127,7 +132,8 @@ def test_admin_unreachable_census_only_until_deadline(pod: Pod, agent: Agent) ->
 
 def test_termination_drain_duration_from_proxy_config(pod: Pod, agent: Agent) -> None:
     app_with_connection(pod)
-    env = {"PROXY_CONFIG": json.dumps({"terminationDrainDuration": "2s"}),
+    env: dict[str, str | None] = {
+           "PROXY_CONFIG": json.dumps({"terminationDrainDuration": "2s"}),
            "MESHCFG_DRAIN_GRACE_PERIOD": "5", "MESHCFG_DRAIN_POLL_INTERVAL": "50ms"}
     code, lines, _ = agent.run(env=env)
     assert code == 1
@@ -230,3 +236,91 @@ def test_a_failing_census_waits_until_the_deadline(monkeypatch: pytest.MonkeyPat
     assert [r["msg"] for r in lines if r["msg"] == "census_failed"] == ["census_failed"]
     assert final(lines)["outcome"] == "deadline reached (census failing)"
     assert 0.9 <= time.monotonic() - t0 <= 2.0  # 3.5 - (0.5 + 2) s
+
+
+def test_the_default_minimum_drain_holds_an_idle_pod(pod: Pod, agent: Agent) -> None:
+    """Left out, --min-drain is pilot-agent's MINIMUM_DRAIN_DURATION (5 s): late requests
+    from clients that have not yet seen the endpoint removal still find the proxy."""
+    agent.admin()
+    pod.hold({"comm": "app", "listen": [{"host": "0.0.0.0", "port": 8080}]}, uid=APP_UID)
+    code, lines, _ = agent.run("--grace-period", "30s", env={"MESHCFG_DRAIN_MIN_DRAIN": None})
+    f = final(lines)
+    assert code == 0 and f["outcome"] == "no connections in flight", f
+    assert lines[0]["minDrainSeconds"] == 5
+    assert 5.0 <= f["seconds"] <= max(5.0, lines[0]["startupSeconds"]) + 0.6, f
+
+
+ISTIO_DEFAULT_STATS = (  # what Istio's default stats matcher lets through: neither name
+    "cluster_manager.active_clusters: 12\n"
+    "listener_manager.total_listeners_active: 9\n"
+    "server.state: 0\n"
+)
+
+
+def test_filtered_stats_are_unknown_not_zero(pod: Pod, agent: Agent) -> None:
+    """Under Istio's default stats matcher the counters are absent, which must not read
+    as "0 requests in flight": the connections hold the drain until the deadline."""
+    agent.admin()
+    agent.stats.write_text(ISTIO_DEFAULT_STATS)
+    app_with_connection(pod)
+    code, lines, _ = agent.run("--grace-period", "5s", "--termination-drain-duration", "1s",
+                               "--poll-interval", "100ms")
+    f = final(lines)
+    assert code == 1 and f["outcome"] == "deadline reached", f
+    assert f["adminStats"] == "filtered" and f["requestsInFlight"] is None
+    warned = [r for r in lines if r["msg"] == "admin_stats_filtered"]
+    assert len(warned) == 1
+    assert warned[0]["missing"] == ["downstream_rq_active", "downstream_cx_active"]
+
+
+def test_per_worker_counters_do_not_hold_an_idle_pod(pod: Pod, agent: Agent) -> None:
+    """Envoy reports each listener's total and a copy per worker: adding them in would
+    count 2 idle connections as 4 active ones, minus 2 on the HCM = 2 "in flight"."""
+    agent.admin()
+    agent.stats.write_text(IDLE_STATS + (
+        "listener.0.0.0.0_15006.worker_0.downstream_cx_active: 1\n"
+        "listener.0.0.0.0_15006.worker_1.downstream_cx_active: 1\n"
+        "listener.admin.main_thread.downstream_cx_active: 1\n"
+        "listener.envoy_internal_connect_originate.downstream_cx_active: 3\n"
+    ))
+    app_with_connection(pod)
+    code, lines, _ = agent.run("--grace-period", "30", "--poll-interval", "100ms")
+    f = final(lines)
+    assert code == 0 and f["outcome"].startswith("only idle keep-alive"), f
+
+
+def test_the_proxy_exiting_mid_drain_is_a_failure(pod: Pod, agent: Agent) -> None:
+    agent.admin()
+    envoy = pod.procs[-1]
+    agent.stats.write_text(BUSY_STATS)
+    app_with_connection(pod)
+    p = agent.start("--poll-interval", "100ms", "--grace-period", "30")
+    assert p.stdout is not None
+    assert json.loads(p.stdout.readline())["msg"] == "drain_started"
+    assert json.loads(p.stdout.readline())["msg"] == "census"
+    envoy.kill()
+    envoy.wait()
+    out, _ = p.communicate(timeout=20)
+    f = final([json.loads(x) for x in out.splitlines()])
+    assert p.returncode == 4, f
+    assert f["outcome"].startswith(f"the proxy exited during the drain (pid {envoy.pid}"), f
+
+
+def test_status_port_closing_means_kubelet_moved_on(pod: Pod, agent: Agent) -> None:
+    """pilot-agent closes its status port on SIGTERM, which kubelet sends once it stops
+    waiting for the hook (its grace ended first): waiting longer only costs pilot-agent
+    its drain."""
+    # (held by a process that is not named as the proxy: only the port closes here)
+    status = pod.hold({"comm": "status", "listen": [{"host": "0.0.0.0", "port": 15020}]},
+                      uid=1337)
+    app_with_connection(pod)
+    p = agent.start("--poll-interval", "100ms", "--grace-period", "60")
+    assert p.stdout is not None
+    assert json.loads(p.stdout.readline())["msg"] == "drain_started"
+    assert json.loads(p.stdout.readline())["msg"] == "census"
+    pod.release(status)
+    out, _ = p.communicate(timeout=20)
+    f = final([json.loads(x) for x in out.splitlines()])
+    assert p.returncode == 1, f
+    assert f["outcome"].startswith("pilot-agent closed its status port 15020"), f
+    assert f["seconds"] < 10

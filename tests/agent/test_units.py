@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from drain_agent import procnet
 from drain_agent.census import parse_ports
 from drain_agent.deadline import Deadline, parse_duration, parse_timestamp
-from drain_agent.envoy_admin import in_flight, parse_stats
+from drain_agent.envoy_admin import in_flight, missing_stats, parse_stats
 from drain_agent.events import MAX_MESSAGE, EventReporter, truncate
 
 
@@ -80,7 +80,36 @@ def test_in_flight_from_stats() -> None:
         "garbage line\n"
     )
     assert in_flight(stats) == 2 + 1 + 4
-    assert in_flight(parse_stats("http.x.downstream_rq_active: 0\n")) == 0
+    # without the admin's own counters the names are filtered out: unknown, not 0
+    assert in_flight(parse_stats("http.x.downstream_rq_active: 0\n")) is None
+    assert missing_stats(parse_stats("listener.admin.downstream_cx_active: 1\n")) == [
+        "downstream_rq_active"]
+
+
+def test_in_flight_ignores_copies_and_istio_plumbing() -> None:
+    base = "http.admin.downstream_rq_active: 1\nlistener.admin.downstream_cx_active: 1\n"
+    noise = (
+        "listener.0.0.0.0_15006.worker_0.downstream_cx_active: 4\n"
+        "listener.[__]_15006.worker_13.downstream_cx_active: 4\n"
+        "listener.admin.main_thread.downstream_cx_active: 1\n"
+        "listener.envoy_internal_connect_originate.downstream_cx_active: 2\n"
+        "listener.0.0.0.0_15090.downstream_cx_active: 1\n"
+        "listener.[__]_15021.downstream_cx_active: 1\n"
+        "http.stats.downstream_rq_active: 1\n"
+        "http.agent.downstream_rq_active: 1\n"
+    )
+    assert in_flight(parse_stats(base + noise)) == 0
+    real = "listener.0.0.0.0_15006.downstream_cx_active: 4\n"  # 4 TCP-proxied connections
+    assert in_flight(parse_stats(base + noise + real)) == 4
+
+
+def test_ipv6_passthrough_source_is_inbound() -> None:
+    from drain_agent.census import Census
+
+    c = Census(backend="proc")
+    assert socket.inet_pton(socket.AF_INET6, "::6") in c.inbound_peers
+    assert socket.inet_pton(socket.AF_INET, "127.0.0.6") in c.inbound_peers
+    assert socket.inet_pton(socket.AF_INET6, "::1") not in c.inbound_peers
 
 
 def test_event_message_is_bounded() -> None:
@@ -90,7 +119,7 @@ def test_event_message_is_bounded() -> None:
     assert len(ev["message"]) == MAX_MESSAGE and ev["type"] == "Warning"
     assert ev["metadata"]["name"] == "web-0.drain-1.draintimedout"
     assert ev["involvedObject"] == {"apiVersion": "v1", "kind": "Pod", "namespace": "ns",
-                                    "name": "web-0"}
+                                    "name": "web-0", "fieldPath": "spec.containers{istio-proxy}"}
     assert not rep.enabled
 
 
@@ -98,12 +127,27 @@ def test_deadline_from_api_only_moves_earlier_after_the_first() -> None:
     now = time.monotonic()
     d = Deadline(now, grace_seconds=30, reserve_seconds=3)
     assert d.source == "grace-period" and d.remaining(now) == pytest.approx(27)
-    d.set_from_api(time.time() + 60)  # the API is the truth, even when later
+    assert d.set_from_api(time.time() + 60, None)  # the API is the truth, even when later
     assert d.source == "deletionTimestamp" and d.remaining() == pytest.approx(57, abs=0.1)
-    d.set_from_api(time.time() + 90)  # later again: ignored
+    assert not d.set_from_api(time.time() + 90, None)  # later again: ignored
     assert d.remaining() == pytest.approx(57, abs=0.1)
-    d.set_from_api(time.time() + 10)  # a shorter grace later: earlier
+    assert d.set_from_api(time.time() + 10, None)  # a shorter grace later: earlier
     assert d.remaining() == pytest.approx(7, abs=0.1)
+
+
+def test_deadline_is_kubelets_timer_when_the_grace_is_known() -> None:
+    """kubelet counts deletionGracePeriodSeconds from its stop call (this hook's start);
+    deletionTimestamp, from the deletion instant and truncated, would waste up to ~3 s."""
+    start = time.monotonic() - 1.5  # the hook started 1.5 s ago
+    d = Deadline(start, grace_seconds=30, reserve_seconds=3)
+    d.keep_fallback("--grace-period 30s (the pod has no deletionTimestamp: ...)")
+    assert d.why.startswith("--grace-period 30s (the pod has no")
+    deleted = time.time() - 1.5 - 1.2  # kubelet saw the deletion 1.2 s after it
+    assert d.set_from_api(float(int(deleted + 8)), 8.0)
+    assert d.source == "deletionGracePeriodSeconds"
+    assert d.remaining() == pytest.approx(8 - 3 - 1.5, abs=0.05)
+    d.keep_fallback("ignored once the API has spoken")
+    assert d.why.startswith("deletionGracePeriodSeconds 8s")
 
 
 def test_parse_timestamp() -> None:
