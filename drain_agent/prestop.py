@@ -231,7 +231,7 @@ class Drain:
         # what the polls saw
         self.peak = self.polls = self.census_errors = self.idle_streak = 0
         self.last_total = -1
-        self.admin_stats = "unused"  # reachable | filtered | unreachable
+        self.admin_stats = "unreachable-or-unused"  # | reachable | filtered
         self.res = _empty_result(self.census.backend)
         self.active: int | None = None
         self.proxy_pids: list[int] = []  # the proxy's processes at the first poll
@@ -331,7 +331,7 @@ class Drain:
             return None
         stats = self.admin.stats()
         if stats is None:
-            self.admin_stats = "unreachable"
+            self.admin_stats = "unreachable-or-unused"
             return None
         active = in_flight(stats)
         if active is None and self.admin_stats != "filtered":

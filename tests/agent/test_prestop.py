@@ -123,7 +123,7 @@ def test_admin_unreachable_census_only_until_deadline(pod: Pod, agent: Agent) ->
                                   "--poll-interval", "100ms")
     f = final(lines)
     assert code == 1 and f["msg"] == "drain_timed_out", f
-    assert f["adminStats"] == "unreachable"
+    assert f["adminStats"] == "unreachable-or-unused"
     # 4 s - (1 s + 2 s), from the process start
     assert 0.9 <= f["seconds"] <= max(1.0, lines[0]["startupSeconds"]) + 0.6, f
     assert {"direction": "inbound", "endpoint": ":8080", "count": 1} in f["stillOpen"]
