@@ -1,7 +1,8 @@
 """Holds sockets as a JSON spec says, prints "ready", keeps them until stdin closes.
 
 spec: {"comm": "envoy",
-       "listen": [{"host": "127.0.0.1", "port": 15001, "close_accepted": false}],
+       "listen": [{"host": "127.0.0.1", "port": 15001, "close_accepted": false,
+                   "accept_once": false}],
        "connect": [{"host": "127.0.0.1", "port": 8080, "bind": "127.0.0.6", "count": 2,
                     "close": false}]}
 """
@@ -22,7 +23,7 @@ def main() -> None:
     keep: list[socket.socket] = []
     lock = threading.Lock()
 
-    def acceptor(ls: socket.socket, close: bool) -> None:
+    def acceptor(ls: socket.socket, close: bool, once: bool) -> None:
         while True:
             try:
                 c, _ = ls.accept()
@@ -33,6 +34,10 @@ def main() -> None:
             else:
                 with lock:
                     keep.append(c)
+            if once:  # then close the listener, as an app shutting down does first
+                ls.close()
+                print("accepted", flush=True)
+                return
 
     for item in spec.get("listen", []):
         fam = socket.AF_INET6 if ":" in item["host"] else socket.AF_INET
@@ -44,7 +49,8 @@ def main() -> None:
         ls.listen(1024)
         keep.append(ls)
         threading.Thread(
-            target=acceptor, args=(ls, bool(item.get("close_accepted"))), daemon=True
+            target=acceptor, args=(ls, bool(item.get("close_accepted")),
+                                   bool(item.get("accept_once"))), daemon=True
         ).start()
     for item in spec.get("connect", []):
         fam = socket.AF_INET6 if ":" in item["host"] else socket.AF_INET
