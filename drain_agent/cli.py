@@ -171,7 +171,11 @@ def build_parser() -> tuple[Parser, dict[str, _Flags]]:
     fp.add("--extra-reserve", parse_duration, f"{EXTRA_RESERVE_SECONDS}s",
            "reserved on top of terminationDrainDuration (kubelet's 2 s floor, skew)")
     fp.add("--drain-listeners", _bool, "true",
-           "POST /drain_listeners?inboundonly&graceful to the admin endpoint first")
+           "POST /drain_listeners?inboundonly&graceful to the admin endpoint first (native "
+           "sidecar: POST /drain to pilot-agent's status port, as Istio's own hook does)")
+    fp.add("--native-sidecar", _bool, "false",
+           "the proxy is a native sidecar (restartable init container): kubelet sends it "
+           "SIGTERM only after the application has exited")
     fp.add("--use-stats", _bool, "true",
            "ask the admin /stats whether requests are in flight (idle keep-alive detection)")
     fp.add("--admin-url", str, "http://127.0.0.1:15000", "Envoy admin endpoint")
@@ -252,6 +256,7 @@ def cmd_prestop(values: dict[str, Any]) -> ExitStatus:
         events=values["events"],
         field_path=values["field_path"],
         status_port=values["status_port"],
+        native_sidecar=values["native_sidecar"],
         state_dir=values["state_dir"] or None,
     )
     stop = threading.Event()

@@ -122,3 +122,18 @@ def in_flight(stats: dict[str, int]) -> int | None:
         elif name.startswith("listener.") and name.endswith(CX_ACTIVE):
             listener_cx += value
     return rq + max(0, listener_cx - http_cx)
+
+
+def pilot_agent_drain(status_port: int, timeout: float) -> bool:
+    """``POST /drain`` to pilot-agent's status port: what Istio's own preStop does for a
+    native sidecar (``pilot-agent request POST drain``). pilot-agent drains Envoy's
+    listeners now and, when SIGTERM comes (after the application has exited), exits at
+    once instead of draining for terminationDrainDuration again."""
+    conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=timeout)
+    try:
+        conn.request("POST", "/drain")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()

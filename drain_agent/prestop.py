@@ -33,6 +33,7 @@ from drain_agent.envoy_admin import (
     EnvoyAdmin,
     in_flight,
     missing_stats,
+    pilot_agent_drain,
 )
 from drain_agent.events import DEFAULT_FIELD_PATH, EventReporter
 from drain_agent.jsonlog import JsonLog
@@ -71,6 +72,7 @@ class PrestopConfig:
     events: bool = True
     field_path: str = DEFAULT_FIELD_PATH
     status_port: int = DEFAULT_STATUS_PORT
+    native_sidecar: bool = False
     state_dir: str | None = None
 
 
@@ -279,7 +281,7 @@ class Drain:
             pollSeconds=cfg.poll_interval,
             backend=self.census.backend,
         )
-        drained = _drain_word(self.admin.drain_listeners() if cfg.drain_listeners else None)
+        drained = _drain_word(self._start_drain())
 
         def message() -> str:  # posted after the first pod read, so the source is known
             return (f"meshcfg-drain: waiting for in-flight connections; must finish in "
@@ -289,6 +291,15 @@ class Drain:
                     f"drain_listeners: {drained}")
 
         self.reporter.emit("DrainStarted", message)
+
+    def _start_drain(self) -> bool | None:
+        """Envoy's inbound listeners start draining; for a native sidecar through
+        pilot-agent, so that it exits at once on the SIGTERM that follows the app's exit."""
+        if not self.cfg.drain_listeners:
+            return None
+        if self.cfg.native_sidecar:
+            return pilot_agent_drain(self.cfg.status_port, self.cfg.admin_timeout)
+        return self.admin.drain_listeners()
 
     def _loop(self) -> Outcome:
         while True:

@@ -1,6 +1,7 @@
 """A fake Envoy admin endpoint on 127.0.0.1:15000: /stats from a file, drain calls logged.
 
-usage: fake_admin.py STATS_FILE DRAIN_LOG   (prints "ready" once listening)
+usage: fake_admin.py STATS_FILE DRAIN_LOG [PORT [COMM]]   (prints "ready" once listening)
+(port 15020, comm pilot-agent: pilot-agent's status port, whose POST /drain is logged)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"")
 
     def do_POST(self) -> None:  # noqa: N802
-        if self.path.startswith("/drain_listeners"):
+        if self.path.startswith(("/drain_listeners", "/drain")):
             with open(DRAINS, "a") as fh:
                 fh.write(self.path + "\n")
             self._send(200, b"OK\n")
@@ -41,7 +42,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ctypes.CDLL(None).prctl(15, b"envoy", 0, 0, 0)
-    srv = ThreadingHTTPServer(("127.0.0.1", 15000), Handler)
+    port = int(sys.argv[3]) if len(sys.argv) > 3 else 15000
+    comm = sys.argv[4] if len(sys.argv) > 4 else "envoy"
+    ctypes.CDLL(None).prctl(15, comm.encode(), 0, 0, 0)
+    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     print("ready", flush=True)
     srv.serve_forever()

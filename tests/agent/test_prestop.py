@@ -324,3 +324,21 @@ def test_status_port_closing_means_kubelet_moved_on(pod: Pod, agent: Agent) -> N
     assert p.returncode == 1, f
     assert f["outcome"].startswith("pilot-agent closed its status port 15020"), f
     assert f["seconds"] < 10
+
+
+def test_native_sidecar_asks_pilot_agent_to_drain(pod: Pod, agent: Agent) -> None:
+    """Istio's own native-sidecar hook is ``pilot-agent request POST drain``: pilot-agent
+    drains Envoy now and exits at once on the SIGTERM that follows the app's exit. The
+    agent does the same, instead of Envoy's drain_listeners (which would leave
+    pilot-agent to drain a full terminationDrainDuration after that SIGTERM)."""
+    agent.admin()
+    status_log = agent.tmp / "status-drains"
+    status_log.write_text("")
+    p = pod.ns.popen([sys.executable, FAKE_ADMIN, str(agent.stats), str(status_log), "15020",
+                      "pilot-agent"], stdout=subprocess.PIPE, text=True)
+    pod.procs.append(p)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    code, lines, _ = agent.run("--native-sidecar", "true", "--grace-period", "30s")
+    assert code == 0, lines
+    assert status_log.read_text().splitlines() == ["/drain"]
+    assert agent.drains.read_text() == ""  # Envoy's own drain_listeners not called
