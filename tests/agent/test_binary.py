@@ -111,7 +111,7 @@ def test_dockerfile_packs_what_build_agent_produces_where_render_expects_it() ->
     instructions = [line.split(None, 1) for line in dockerfile if line and not line.startswith("#")]
     copies = [args.split() for op, args in instructions if op == "COPY"]
     build_agent = (ROOT / "scripts" / "build-agent").read_text()
-    assert 'out="$root/dist"' in build_agent and "--name meshcfg-drain" in build_agent
+    assert 'out="$root/dist"' in build_agent and "--script meshcfg-drain" in build_agent
     assert copies == [["dist/meshcfg-drain", render.AGENT_IMAGE_BINARY]]
     assert ["USER", f"{render.PROXY_UID}:{render.PROXY_UID}"] in instructions
     assert ["ENTRYPOINT", f'["{render.AGENT_IMAGE_BINARY}"]'] in instructions
