@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,9 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
-from harness.netns import NetNS, env_for_others, python_for_others, raise_nofile  # noqa: E402
+from harness.netns import NetNS, raise_nofile  # noqa: E402
+from harness.view import View, pod_env  # noqa: E402
 
 NETSTAT_BODY = "netstat -plunt | grep tcp | grep -v envoy | wc -l"
+SH = shutil.which("sh") or "/bin/sh"
 NETSTAT_LOOP = f"while [ $({NETSTAT_BODY}) -ne 0 ]; do sleep 1; done"
 PROXY_UID, APP_UID = 1337, 1000
 FAKE_ADMIN = ROOT / "tests" / "agent" / "fake_admin.py"
@@ -108,24 +111,24 @@ def role_census(polls: int) -> None:
 
 # ---------------------------------------------------------------- driver
 class Pod:
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, view: View) -> None:
         self.n = n
         self.ns = NetNS(prefix="mb", veth=False)
-        self.py = python_for_others()
-        self.env = env_for_others(str(ROOT))
+        self.view = view
+        self.env = pod_env(str(ROOT))
         self.procs: list[subprocess.Popen[str]] = []
 
     def __enter__(self) -> Pod:
         self.ns.create()
-        stats = Path(f"/tmp/meshcfg-bench-stats-{os.getpid()}")
+        stats = Path(self.view.dir) / "stats"
         # with the admin's own counters: the names are exported (not filtered)
         stats.write_text("http.inbound_0.0.0.0_8080.downstream_rq_active: 1\n"
                          "http.admin.downstream_rq_active: 1\n"
                          "listener.admin.downstream_cx_active: 1\n")
         stats.chmod(0o644)
-        # argv[0] "envoy": netstat -p names processes by their command line
-        self.admin = self.ns.popen(["envoy", str(FAKE_ADMIN), str(stats), "/dev/null"],
-                                   executable=self.py[0], uid=PROXY_UID,
+        # a program named envoy: netstat -p names processes by their argv[0]
+        self.admin = self.ns.popen([self.view.program("envoy"), str(FAKE_ADMIN), str(stats),
+                                    "/dev/null"], uid=PROXY_UID, view=self.view,
                                    stdout=subprocess.PIPE, text=True, env=self.env)
         self.procs.append(self.admin)
         assert self.admin.stdout is not None and self.admin.stdout.readline().strip() == "ready"
@@ -134,8 +137,8 @@ class Pod:
         return self
 
     def holder(self, side: str) -> subprocess.Popen[str]:
-        p = self.ns.popen([*self.py, __file__, "--role", "holder", "--side", side,
-                           "--n", str(self.n)], uid=APP_UID, stdin=subprocess.PIPE,
+        p = self.ns.popen([self.view.python, __file__, "--role", "holder", "--side", side,
+                           "--n", str(self.n)], uid=APP_UID, view=self.view, stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True, env=self.env)
         self.procs.append(p)
         return p
@@ -172,13 +175,14 @@ class Pod:
         return max(float(self.reply(p).split()[1]) for p in (self.server, self.client))
 
     def run_as_proxy(self, args: list[str], **kw: Any) -> subprocess.Popen[str]:
-        return self.ns.popen(args, uid=PROXY_UID, text=True, env=self.env, **kw)
+        return self.ns.popen(args, uid=PROXY_UID, view=self.view, text=True, env=self.env,
+                             **kw)
 
 
 def netstat_cpu(pod: Pod, polls: int) -> float:
     total = 0.0
     for _ in range(polls):
-        p = pod.run_as_proxy(["sh", "-c", NETSTAT_BODY], stdout=subprocess.DEVNULL)
+        p = pod.run_as_proxy([SH, "-c", NETSTAT_BODY], stdout=subprocess.DEVNULL)
         _, _, ru = os.wait4(p.pid, 0)
         p.returncode = 0
         total += ru.ru_utime + ru.ru_stime
@@ -186,7 +190,7 @@ def netstat_cpu(pod: Pod, polls: int) -> float:
 
 
 def netstat_latency(pod: Pod) -> float:
-    p = pod.run_as_proxy(["sh", "-c", NETSTAT_LOOP])
+    p = pod.run_as_proxy([SH, "-c", NETSTAT_LOOP])
     time.sleep(1.5)  # let the loop run a few real iterations first: that is the point
     closed = pod.close()
     p.wait(120)
@@ -198,7 +202,7 @@ def agent_latency(pod: Pod, agent: list[str]) -> float:
                  "MESHCFG_DRAIN_API_SERVER": "", "MESHCFG_DRAIN_CONTAINER_LOG": "",
                  "MESHCFG_DRAIN_STATE_DIR": "", "MESHCFG_DRAIN_GRACE_PERIOD": "300",
                  "MESHCFG_DRAIN_MIN_DRAIN": "0s"}  # detection itself, not the minimum drain
-    p = pod.ns.popen([*agent, "prestop"], uid=PROXY_UID, text=True,
+    p = pod.ns.popen([*agent, "prestop"], uid=PROXY_UID, view=pod.view, text=True,
                      env={**pod.env, **env_extra}, stdout=subprocess.PIPE)
     assert p.stdout is not None
     for line in p.stdout:  # wait for its first census with everything open
@@ -215,10 +219,11 @@ def agent_latency(pod: Pod, agent: list[str]) -> float:
     return ended - closed
 
 
-def measure(n: int, polls: int, reps: int, agent: list[str]) -> dict[str, Any]:
-    with Pod(n) as pod:
+def measure(n: int, polls: int, reps: int, view: View) -> dict[str, Any]:
+    agent = [view.python, "-m", "drain_agent"]
+    with Pod(n, view) as pod:
         pod.open()
-        c = pod.run_as_proxy([*pod.py, __file__, "--role", "census", "--polls", str(polls)],
+        c = pod.run_as_proxy([view.python, __file__, "--role", "census", "--polls", str(polls)],
                              stdout=subprocess.PIPE)
         out, _ = c.communicate(timeout=600)
         agent_cpu = json.loads(out)
@@ -234,12 +239,12 @@ def measure(n: int, polls: int, reps: int, agent: list[str]) -> dict[str, Any]:
             "lat_netstat_all": lat_netstat, "lat_agent_all": lat_agent}
 
 
-def binary_numbers(binary: Path) -> dict[str, Any]:
+def binary_numbers(binary: Path, view: View) -> dict[str, Any]:
     starts, rss = [], []
     with NetNS(prefix="mb", veth=False) as ns:
         for _ in range(5):
             t = time.monotonic()
-            p = ns.popen([str(binary), "census", "-o", "json"], uid=PROXY_UID,
+            p = ns.popen([str(binary), "census", "-o", "json"], uid=PROXY_UID, view=view,
                          stdout=subprocess.DEVNULL, env={"TMPDIR": "/tmp"})
             _, _, ru = os.wait4(p.pid, 0)
             p.returncode = 0
@@ -268,12 +273,17 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("bench/drain_census.py needs root (network namespaces, uids)")
     raise_nofile(200000)
-    agent = [*python_for_others(), "-m", "drain_agent"]
+    extra = [os.path.dirname(os.path.abspath(args.binary))] if args.binary else []
+    with View([str(ROOT), *extra]) as view:
+        bench(args, view)
+
+
+def bench(args: argparse.Namespace, view: View) -> None:
     print(f"# load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
         polls = 20 if n <= 1000 else 10
-        r = measure(n, polls, args.reps, agent)
+        r = measure(n, polls, args.reps, view)
         rows.append(r)
         print(json.dumps(r), flush=True)
     print()
@@ -288,7 +298,7 @@ def main() -> None:
               f"| {r['agent_poll'] / r['netstat_cpu']:.2f} "
               f"| {r['lat_netstat'] * 1000:.0f} ms | {r['lat_agent'] * 1000:.0f} ms |")
     if args.binary:
-        b = binary_numbers(Path(args.binary))
+        b = binary_numbers(Path(args.binary), view)
         print()
         print(f"binary: {b['size_mb']:.1f} MB, start-up (census, empty pod) "
               f"{b['start_s'] * 1000:.0f} ms median of 5, peak RSS {b['rss_mb']:.1f} MB")

@@ -1,12 +1,12 @@
 """The proxy container: an Envoy stand-in and a pilot-agent stand-in.
 
-envoy (argv[0] and comm "envoy"):
+envoy (comm "envoy"; argv[0] a link named envoy to the interpreter):
   inbound  0.0.0.0:15006  -> 127.0.0.1:APP_PORT, from source 127.0.0.6, pooled upstream
   outbound 127.0.0.1:15001 -> the Host header's host:port, pooled upstream
   admin    127.0.0.1:15000 -> POST /drain_listeners[?inboundonly], GET /stats[?filter=RE]
   Draining: keeps accepting; answers with "Connection: close" and closes afterwards.
   Upstream failure (refused, reset, EOF before the response): 503.
-pilot-agent (argv[0] and comm "pilot-agent"): starts envoy, listens on the status port
+pilot-agent (comm "pilot-agent", argv[0] likewise): starts envoy, listens on the status port
   15020; on SIGTERM: POST drain_listeners?inboundonly&graceful, wait
   terminationDrainDuration, SIGKILL envoy, exit.
 """
@@ -193,13 +193,13 @@ class Envoy:
 
 def run_pilot_agent(args: argparse.Namespace) -> None:
     here = os.path.abspath(__file__)
-    argv = ["envoy", here, "--role", "envoy", "--app-port", str(args.app_port),
+    argv = [args.envoy, here, "--role", "envoy", "--app-port", str(args.app_port),
             "--pool-prewarm", str(args.pool_prewarm)]
     if not args.stats:
         argv.append("--no-stats")
     if not args.admin:
         argv.append("--no-admin")
-    envoy = subprocess.Popen(argv, executable=args.python or sys.executable)
+    envoy = subprocess.Popen(argv)
     status = None
     if args.status_port:
         status = socket.create_server(("0.0.0.0", args.status_port), reuse_port=False)
@@ -241,7 +241,8 @@ def main() -> None:
     p.add_argument("--pool-prewarm", type=int, default=2)
     p.add_argument("--no-stats", dest="stats", action="store_false")
     p.add_argument("--no-admin", dest="admin", action="store_false")
-    p.add_argument("--python", default="", help="interpreter that runs envoy")
+    p.add_argument("--envoy", default=sys.executable,
+                   help="the program envoy runs as: a link named envoy to the interpreter")
     args = p.parse_args()
     set_comm(args.role)
     raise_nofile()

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from typing import Any
@@ -19,13 +18,29 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from harness.kubelet import Container, Kubelet  # noqa: E402
-from harness.netns import NetNS, env_for_others, python_for_others, raise_nofile  # noqa: E402
+from harness.netns import NetNS, raise_nofile  # noqa: E402
+from harness.view import View, exec_record, pod_env  # noqa: E402
 
 APP_UID = 1000
 PROXY_UID = 1337
 NETSTAT_LOOP = (
     "while [ $(netstat -plunt | grep tcp | grep -v envoy | wc -l) -ne 0 ]; do sleep 1; done"
 )
+
+
+HOST_NOTE = """\
+needs: root (CAP_SYS_ADMIN, CAP_NET_ADMIN: namespaces, setuid to 1000 and 1337), the
+  `ip` command (iproute2, for the veth), and `netstat` for --prestop netstat.
+touches on the host, for the length of the run only:
+  * a network namespace held by a file descriptor (no /run/netns entry, no `ip netns`
+    name) and one veth pair (host side mh<h...>, a free 10.x.y.z/30 subnet);
+  * a directory /tmp/meshcfg-pod-* (a venv-style directory linking to this Python, and
+    the agent's state dir), removed at the end;
+  * per pod process, a private mount namespace: a directory other uids cannot search
+    above the checkout, the venv or the interpreter (a 0700 home, a 0700 mktemp -d) is
+    covered there by a tmpfs that bind-mounts only those paths. Nothing is mounted in the
+    host's namespace; no permission, owner or file outside /tmp/meshcfg-pod-* changes.
+"""
 
 
 def log(msg: str) -> None:
@@ -36,7 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="termination-harness",
         description="Delete a 'pod' (app + istio-proxy stand-ins in a netns) the way kubelet "
-        "does, with requests in flight, and report what the clients saw.",
+        "does, with requests in flight, and report what the clients saw (one JSON line, last "
+        "on stdout).",
+        epilog=HOST_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--prestop", choices=("agent", "netstat", "none"), default="agent")
     p.add_argument("--request-seconds", type=float, default=4.0, help="S: length of each request")
@@ -78,11 +96,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Scenario:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.py = python_for_others()
-        self.env = env_for_others(ROOT)
-        self.tmp = tempfile.mkdtemp(prefix="mh-")
+        self.view = View([ROOT, *([os.path.dirname(os.path.abspath(args.agent_bin))]
+                                  if args.agent_bin else [])])
+        self.env = pod_env(ROOT)
+        self.tmp = os.path.join(self.view.dir, "state")  # the agent's state dir and TMPDIR
+        os.mkdir(self.tmp)
         os.chmod(self.tmp, 0o777)
         self.ns = NetNS(prefix="mh")
+        self.processes: list[dict[str, Any]] = []
         self.upstream: subprocess.Popen[bytes] | None = None
         self.app: Container | None = None
         self.proxy: Container | None = None
@@ -96,28 +117,29 @@ class Scenario:
         self.ns.create()
         up_port = 18080
         self.upstream = subprocess.Popen(
-            [*self.py, f"{HERE}/app.py", "--host", self.ns.host_ip, "--port", str(up_port),
+            [sys.executable, f"{HERE}/app.py", "--host", self.ns.host_ip, "--port", str(up_port),
              "--comm", "upstream"],
             stdout=subprocess.PIPE, env=self.env, preexec_fn=raise_nofile,
         )
         assert self.upstream.stdout is not None
         if b"listening" not in self.upstream.stdout.readline():
             raise RuntimeError("upstream service did not start")
-        app_cmd = [*self.py, f"{HERE}/app.py", "--upstream", f"{self.ns.host_ip}:{up_port}",
+        app_cmd = [self.view.python, f"{HERE}/app.py", "--upstream", f"{self.ns.host_ip}:{up_port}",
                    "--shutdown-delay", str(a.app_shutdown_delay), "--term-call", str(a.term_call),
                    "--outbound-pool", str(a.app_outbound_pool)]
-        self.app = Container("app", self.ns.popen(app_cmd, uid=APP_UID, stdout=subprocess.PIPE,
-                                                  env=self.env, cwd="/"))
+        self.app = Container("app", self.ns.popen(app_cmd, uid=APP_UID, view=self.view,
+                                                  stdout=subprocess.PIPE, env=self.env, cwd="/"))
         self.app.start_reader()
-        proxy_cmd = ["pilot-agent", f"{HERE}/proxy.py", "--role", "pilot-agent",
-                     "--python", self.py[0], "--drain-seconds", str(a.drain_seconds),
+        proxy_cmd = [self.view.program("pilot-agent"), f"{HERE}/proxy.py", "--role",
+                     "pilot-agent", "--envoy", self.view.program("envoy"),
+                     "--drain-seconds", str(a.drain_seconds),
                      "--status-port", str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
         if a.no_admin_stats:
             proxy_cmd.append("--no-stats")
         self.proxy = Container(
             "proxy",
-            self.ns.popen(proxy_cmd, uid=PROXY_UID, stdout=subprocess.PIPE, env=self.env,
-                          executable=self.py[0], cwd="/"),
+            self.ns.popen(proxy_cmd, uid=PROXY_UID, view=self.view, stdout=subprocess.PIPE,
+                          env=self.env, cwd="/"),
             prestop=self.hook_factory(),
         )
         self.proxy.start_reader()
@@ -130,6 +152,7 @@ class Scenario:
         self.proxy.wait_log(lambda r: r.get("who") == "envoy" and r.get("event") == "ready", 30)
         if a.app_outbound_pool:
             self.app.wait_log(lambda r: r.get("event") == "pool_ready", 30)
+        self.processes += [exec_record(pid) for pid in [self.upstream.pid, *self.ns.pids()]]
 
     def hook_factory(self) -> Any:
         a = self.args
@@ -139,10 +162,10 @@ class Scenario:
         def start_hook() -> subprocess.Popen[bytes]:
             assert self.proxy is not None
             if a.prestop == "netstat":
-                cmd = ["sh", "-c", NETSTAT_LOOP]
+                cmd = [shutil.which("sh") or "/bin/sh", "-c", NETSTAT_LOOP]
                 env = dict(os.environ)
             else:
-                cmd = [a.agent_bin] if a.agent_bin else [*self.py, "-m", "drain_agent"]
+                cmd = [a.agent_bin] if a.agent_bin else [self.view.python, "-m", "drain_agent"]
                 cmd.append("prestop")
                 env = dict(self.env)
                 env.update({
@@ -155,8 +178,10 @@ class Scenario:
                     "MESHCFG_DRAIN_POLL_INTERVAL": a.poll_interval,
                     "TMPDIR": self.tmp,
                 })
-            return self.ns.popen(cmd, uid=PROXY_UID, stdout=subprocess.PIPE,
+            hook = self.ns.popen(cmd, uid=PROXY_UID, view=self.view, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, env=env, cwd="/")
+            self.processes.append(exec_record(hook.pid))
+            return hook
 
         return start_hook
 
@@ -169,7 +194,7 @@ class Scenario:
             self.upstream.kill()
             self.upstream.wait()
         self.ns.destroy()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.view.close()
 
     # ---- clients ----------------------------------------------------------
     async def one_request(self, path: str) -> str:
@@ -284,6 +309,9 @@ class Scenario:
             "term_call": term_calls[0] if term_calls else None,
             "idle_clients": a.idle_clients,
             "agent": agent_final,
+            "processes": self.processes,
+            "view_dir": self.view.dir,
+            "host_interface": self.ns.host_if,
             "agent_in_container_log": any(r.get("logger") == "meshcfg-drain"
                                           for r in container_log_lines),
         }

@@ -11,7 +11,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from harness.netns import NetNS, env_for_others, python_for_others  # noqa: E402
+from harness.netns import NetNS  # noqa: E402
+from harness.view import View, pod_env  # noqa: E402
 
 HELPER = str(Path(__file__).with_name("sockets_helper.py"))
 APP_UID = 1000
@@ -21,15 +22,17 @@ PROXY_UID = 1337
 class Pod:
     """A network namespace plus processes holding sockets in it."""
 
-    def __init__(self, ns: NetNS) -> None:
+    def __init__(self, ns: NetNS, view: View) -> None:
         self.ns = ns
+        self.view = view
         self.procs: list[subprocess.Popen[str]] = []
 
     def hold(self, spec: dict[str, Any], uid: int | None = None) -> subprocess.Popen[str]:
         p = self.ns.popen(
-            [*python_for_others(), HELPER, json.dumps(spec)],
+            [self.view.python, HELPER, json.dumps(spec)],
             uid=uid,
-            env=env_for_others(str(ROOT)),
+            view=self.view,
+            env=pod_env(str(ROOT)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -71,15 +71,17 @@ run TMPDIR={empty_dir} {agent_binary} census -o json --net-dir {pod.net_dir}
 if run TMPDIR=/ {agent_binary} --version >/dev/null 2>&1; then exit 8; fi
 echo unpack-needs-a-writable-dir
 """
-    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                       capture_output=True, text=True, timeout=120)
+    try:
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     assert r.returncode == 0, (r.stdout, r.stderr)
     lines = r.stdout.splitlines()
     assert lines[0] == "meshcfg-drain 0.1.0"
     census = json.loads("\n".join(lines[1:-1]))
     assert census["total"] == 2 and census["inbound"] == 1
     assert lines[-1] == "unpack-needs-a-writable-dir"
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_binary_drains_in_the_harness(agent_binary: Path) -> None:
@@ -93,8 +95,9 @@ def test_binary_drains_in_the_harness(agent_binary: Path) -> None:
     assert res["agent_in_container_log"]
 
 
-def test_binary_installs_itself_for_the_delivery_init_container(agent_binary: Path) -> None:
-    target = Path(tempfile.mkdtemp(prefix="meshcfg-install-")) / "shared" / "meshcfg-drain"
+def test_binary_installs_itself_for_the_delivery_init_container(agent_binary: Path,
+                                                                tmp_path: Path) -> None:
+    target = tmp_path / "shared" / "meshcfg-drain"
     r = subprocess.run([str(agent_binary), "install", str(target)], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr

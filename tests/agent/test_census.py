@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from agent_helpers import APP_UID, PROXY_UID, ROOT, Pod, python_for_others
+from agent_helpers import APP_UID, PROXY_UID, ROOT, Pod
 
 from drain_agent.census import Census, parse_ports
 
@@ -191,12 +191,12 @@ def test_processes_vanishing_mid_scan(pod: Pod) -> None:
     pod.hold(app_with_client, uid=APP_UID)
     census = Census(net_dir=pod.net_dir, rescan_seconds=0.0)  # rescan at every poll
     churn = [
-        pod.ns.popen([*python_for_others(), "-c",
+        pod.ns.popen([pod.view.python, "-c",
                       "import ctypes, socket, time\n"
                       "ctypes.CDLL(None).prctl(15, b'envoy', 0, 0, 0)\n"
                       "s = socket.create_connection(('127.0.0.1', 8080))\n"
                       "time.sleep(0.01 * (__import__('os').getpid() % 20))\n"],
-                     uid=PROXY_UID)
+                     uid=PROXY_UID, view=pod.view)
         for _ in range(30)
     ]
     seen = 0
