@@ -75,17 +75,16 @@ class View:
         os.chmod(self.dir, 0o755)  # created here; the pod's uids must reach it
         try:
             self._layout()
-            paths = _outermost([self.dir, *python_paths(),
-                                *(os.path.realpath(p) for p in needed)])
-            self.covers: dict[str, list[str]] = {}
-            for p in paths:
+            groups: dict[str, list[str]] = {}
+            for p in {self.dir, *python_paths(), *(os.path.realpath(p) for p in needed)}:
                 if not searchable_by_others(p):
                     raise RuntimeError(f"harness: uids 1000 and 1337 cannot search {p} "
                                        f"(mode {os.stat(p).st_mode & 0o777:o}); the harness "
                                        "changes no permissions: run it from elsewhere")
                 top = hidden_ancestor(p)
                 if top is not None:
-                    self.covers.setdefault(top, []).append(p)
+                    groups.setdefault(top, []).append(p)
+            self.covers = {top: _outermost(paths) for top, paths in groups.items()}
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise

@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from harness.view import View  # noqa: E402
+
 pytestmark = pytest.mark.harness
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,6 +154,20 @@ def test_private_checkout_any_python_no_mode_change(private_dir: Path, interpret
     pod = [p for p in res["processes"] if p["comm"] != "upstream"]
     assert {os.path.realpath(p["exe"]) for p in pod} == {interpreter}, pod
     assert_nothing_left(res)
+
+
+def test_view_covers_only_what_other_uids_cannot_search(private_dir: Path) -> None:
+    inner = private_dir / "a" / "b"
+    inner.mkdir(parents=True, mode=0o755)
+    (private_dir / "a").chmod(0o755)
+    with View([str(inner), str(private_dir / "a")]) as v:
+        assert v.covers[str(private_dir)] == [str(private_dir / "a")]
+        assert os.path.realpath(Path(v.dir, "bin", "envoy")) == v.interpreter
+    assert not os.path.exists(v.dir)
+    hidden = private_dir / "h"
+    hidden.mkdir(mode=0o700)
+    with pytest.raises(RuntimeError, match=f"cannot search {hidden} .mode 700.*changes no perm"):
+        View([str(hidden)])
 
 
 def test_help_says_what_it_needs_and_touches() -> None:
