@@ -101,7 +101,8 @@ def test_request_longer_than_grace(harness_results: dict[str, dict[str, Any]]) -
 def test_grace_shorter_than_drain(harness_results: dict[str, dict[str, Any]]) -> None:
     r = get(harness_results, "agent-grace-shorter-than-drain")
     assert r["prestop_exit"] == 1 and r["prestop_seconds"] < SLACK, r
-    assert r["proxy_grace_after_hook"] == r["grace_seconds"]
+    # kubelet: G minus the whole seconds the hook took (under 1 s unless the host is busy)
+    assert r["proxy_grace_after_hook"] == max(2, r["grace_seconds"] - int(r["prestop_seconds"]))
     assert r["seconds_to_exit"] <= r["grace_seconds"] + SLACK, r
 
 
