@@ -108,13 +108,17 @@ class NetNS:
     def __exit__(self, *exc: object) -> None:
         self.destroy()
 
+    def ip(self, *args: str) -> None:
+        """``ip ARGS`` inside the namespace (it has no name for ``ip -n``)."""
+        _run(*args, preexec_fn=self._inside)
+
     def _inside(self) -> None:
         if _libc.setns(self.fd, CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), "setns failed")
 
     def create(self) -> None:
         self.fd = _new_netns()
-        _run("link", "set", "lo", "up", preexec_fn=self._inside)
+        self.ip("link", "set", "lo", "up")
         if self.veth:
             with _subnet_lock():
                 used = subprocess.run([IP, "-o", "-4", "addr", "show"], capture_output=True,
@@ -128,10 +132,9 @@ class NetNS:
                      "netns", f"/proc/{os.getpid()}/fd/{self.fd}")
                 _run("addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
             _run("link", "set", self.host_if, "up")
-            for args in (("addr", "add", f"{self.pod_ip}/30", "dev", self.pod_if),
-                         ("link", "set", self.pod_if, "up"),
-                         ("route", "add", "default", "via", self.host_ip)):
-                _run(*args, preexec_fn=self._inside)
+            self.ip("addr", "add", f"{self.pod_ip}/30", "dev", self.pod_if)
+            self.ip("link", "set", self.pod_if, "up")
+            self.ip("route", "add", "default", "via", self.host_ip)
 
     def pids(self) -> list[int]:
         """The processes in the namespace (any uid)."""

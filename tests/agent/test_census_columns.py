@@ -29,7 +29,7 @@ COMPARE = (
 
 def test_columns_agree_with_records(pod: Pod) -> None:
     build_pod(pod)
-    subprocess.run(["ip", "-n", pod.ns.name, "addr", "add", "::6/128", "dev", "lo"], check=True)
+    pod.ns.ip("addr", "add", "::6/128", "dev", "lo")
     # an app that closed its listener: its accepted socket is inbound by its peer alone
     app = pod.hold({"comm": "app", "listen": [{"host": "::1", "port": 9191,
                                                "accept_once": True}]}, uid=APP_UID)
