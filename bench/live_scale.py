@@ -39,8 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kubectl_meshcfg import kube  # noqa: E402
-from kubectl_meshcfg.kubeconfig import load_access  # noqa: E402
+from kubectl_meshcfg.kube import resources, transport  # noqa: E402
+from kubectl_meshcfg.kube.kubeconfig import load_access  # noqa: E402
 
 LABEL = "meshcfg.bench/live-scale"
 APPS = ("web", "api", "worker", "cache", "db")
@@ -116,19 +116,19 @@ def config_docs(namespaces: list[str], total: int, root: str) -> list[dict[str, 
 
 # ---- loading ----------------------------------------------------------------------------------
 
-def post(api: kube.Api, resource: kube.Resource, namespace: str | None,
+def post(api: transport.Api, resource: resources.Resource, namespace: str | None,
          doc: dict[str, Any]) -> None:
-    call = kube.Call("create", resource, namespace, doc["metadata"]["name"])
+    call = resources.Call("create", resource, namespace, doc["metadata"]["name"])
     try:
         api.request("POST", call, resource.path(namespace), body=json.dumps(doc).encode(),
                     content_type="application/json")
-    except kube.ApiError as error:
+    except transport.ApiError as error:
         if "409" not in str(error) and "already exists" not in str(error).lower() \
                 and "conflict" not in str(error):
             raise
 
 
-def existing(api: kube.Api, resource: kube.Resource) -> set[tuple[str, str]]:
+def existing(api: transport.Api, resource: resources.Resource) -> set[tuple[str, str]]:
     items = api.list(resource, None, label_selector=f"{LABEL}=true")
     return {(i["metadata"].get("namespace", ""), i["metadata"]["name"]) for i in items}
 
@@ -142,11 +142,11 @@ def load(kubeconfig: str, kubectl: str, pods: int, namespace_count: int,
     subprocess.run([kubectl, "wait", "--for=condition=Established", "--timeout=60s",
                     "crd/sidecarproxyconfigs.meshcfg.io"], check=True, env=env,
                    stdout=subprocess.DEVNULL)
-    api = kube.Api(load_access(kubeconfig, None), connections=32)
+    api = transport.Api(load_access(kubeconfig, None), connections=32)
     namespaces = namespace_names(namespace_count)
-    ns_res = kube.Resource("Namespace", "", "v1", "namespaces")
-    sa_res = kube.Resource("ServiceAccount", "", "v1", "serviceaccounts")
-    pod_res = kube.TARGET_RESOURCES["Pod"]
+    ns_res = resources.Resource("Namespace", "", "v1", "namespaces")
+    sa_res = resources.Resource("ServiceAccount", "", "v1", "serviceaccounts")
+    pod_res = resources.TARGET_RESOURCES["Pod"]
     have_ns = {name for _, name in existing(api, ns_res)}
     with ThreadPoolExecutor(32) as pool:
         todo = [n for n in [*namespaces, "istio-system"] if n not in have_ns]
@@ -165,9 +165,9 @@ def load(kubeconfig: str, kubectl: str, pods: int, namespace_count: int,
         list(pool.map(lambda d: post(api, pod_res, d["metadata"]["namespace"], d),
                       [d for d in wanted if (d["metadata"]["namespace"],
                                              d["metadata"]["name"]) not in have_pods]))
-        have_cfg = existing(api, kube.SIDECAR_CONFIGS)
+        have_cfg = existing(api, resources.SIDECAR_CONFIGS)
         docs = config_docs(namespaces, configs, "istio-system")
-        list(pool.map(lambda d: post(api, kube.SIDECAR_CONFIGS, d["metadata"]["namespace"], d),
+        list(pool.map(lambda d: post(api, resources.SIDECAR_CONFIGS, d["metadata"]["namespace"], d),
                       [d for d in docs if (d["metadata"]["namespace"],
                                            d["metadata"]["name"]) not in have_cfg]))
     return time.monotonic() - started
@@ -222,10 +222,11 @@ def main() -> None:
     pods_seen = json.loads((workdir / "kubectl.json").read_text())["items"]
     bench_pods = sum(1 for p in pods_seen if (p["metadata"].get("labels") or {}).get(LABEL))
     requests, per_path = request_count(meshcfg, env)
-    configs_total = len(kube.Api(load_access(kubeconfig, None)).list(kube.SIDECAR_CONFIGS, None))
-    pages = math.ceil(len(pods_seen) / kube.PAGE_SIZE) + math.ceil(configs_total / kube.PAGE_SIZE)
+    configs_total = len(transport.Api(load_access(kubeconfig, None)).list(resources.SIDECAR_CONFIGS, None))
+    page = transport.DEFAULT_PAGE_SIZE
+    pages = math.ceil(len(pods_seen) / page) + math.ceil(configs_total / page)
     # the mesh ConfigMap, one page at least per workload kind, then pods and configs pages
-    expected = 1 + (len(kube.TARGET_RESOURCES) - 1) + pages
+    expected = 1 + (len(resources.TARGET_RESOURCES) - 1) + pages
 
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
     print(f"cluster: {len(pods_seen)} pods ({bench_pods} from the benchmark), "
@@ -239,7 +240,7 @@ def main() -> None:
     print(f"output sizes: meshcfg {(workdir / 'meshcfg.json').stat().st_size / 1e6:.1f} MB, "
           f"kubectl {(workdir / 'kubectl.json').stat().st_size / 1e6:.1f} MB")
     print(f"meshcfg API requests: {requests} (expected: 1 mesh ConfigMap + 6 workload lists "
-          f"+ {pages} pages of {kube.PAGE_SIZE} pods/configs = {expected})")
+          f"+ {pages} pages of {transport.DEFAULT_PAGE_SIZE} pods/configs = {expected})")
     for path, count in sorted(per_path.items()):
         print(f"  {count:4d}  GET {path}")
 

@@ -5,7 +5,7 @@ workload scope, with conflicts), Istio annotations on over half of the pods, mos
 distinct. The timed path builds the full SPEC section 4 object (fields, sources,
 overridden lists, warnings) for every pod.
 
-The naive resolver (kubectl_meshcfg.naive) scans every config for every pod; its cost per
+The naive resolver (tests/naivelib.py, the tests' oracle) scans every config for every pod; its cost per
 pod does not depend on the pod count, so it is timed on a sample of the same population
 in the same run, and the ratio is of pods per second.
 
@@ -20,11 +20,15 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from kubectl_meshcfg.model import API_VERSION, KIND, MeshConfig, Origin, Target, parse_config
-from kubectl_meshcfg.naive import resolve_naive
-from kubectl_meshcfg.resolve import Resolver
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from naivelib import resolve_naive  # noqa: E402
+
+from kubectl_meshcfg.core.model import API_VERSION, KIND, MeshConfig, Origin, Target, parse_config
+from kubectl_meshcfg.core.resolve import Resolver
 
 NAMESPACES = 500
 CONFIGS = 2000

@@ -108,7 +108,7 @@ def test_binary_installs_itself_for_the_delivery_init_container(agent_binary: Pa
 
 
 def test_dockerfile_packs_what_build_agent_produces_where_render_expects_it() -> None:
-    from kubectl_meshcfg import render
+    from kubectl_meshcfg.core import render
 
     dockerfile = (ROOT / "manifests" / "drain-agent" / "Dockerfile").read_text().splitlines()
     instructions = [line.split(None, 1) for line in dockerfile if line and not line.startswith("#")]

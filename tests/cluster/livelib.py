@@ -22,7 +22,6 @@ import yaml
 from click.testing import CliRunner
 from clusterlib import KubeCluster
 
-from kubectl_meshcfg import kube
 from kubectl_meshcfg.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +55,6 @@ class Meshcfg:
         environment = {"KUBECONFIG": str(self.kubeconfig or self.cluster.kubeconfig),
                        "MESHCFG_TRACE_API": ""}
         environment.update(env or {})
-        kube._access.cache_clear()     # one CLI run reads the kubeconfig once; so do we
         result = CliRunner().invoke(cli, argv, input=input, env=environment)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception

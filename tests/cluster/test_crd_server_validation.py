@@ -22,9 +22,10 @@ import yaml
 from clusterlib import KubeCluster, poll
 from corpuslib import CORPUS, Group, bad_documents, place, value_groups
 
-from kubectl_meshcfg import crd, loader
-from kubectl_meshcfg.errors import InvalidInput
-from kubectl_meshcfg.model import API_GROUP, Origin, parse_config
+from kubectl_meshcfg.app import loader
+from kubectl_meshcfg.core import crd
+from kubectl_meshcfg.core.errors import InvalidInput
+from kubectl_meshcfg.core.model import API_GROUP, Origin, parse_config
 
 pytestmark = pytest.mark.cluster
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from clusterlib import KubeCluster
 
-from kubectl_meshcfg import kube
+from kubectl_meshcfg.kube import resources
 
 from .livelib import (
     RBAC_DIR,
@@ -274,9 +274,9 @@ def test_crd_missing(meshcfg: Meshcfg, monkeypatch: pytest.MonkeyPatch,
                      test_namespace: str, tmp_path: Path) -> None:
     """The real API server's answer for a resource group that nothing serves; the shared
     cluster keeps its CRD (other tests use it), so the client asks for an absent group."""
-    absent = kube.Resource("SidecarProxyConfig", "absent.meshcfg.io", "v1alpha1",
+    absent = resources.Resource("SidecarProxyConfig", "absent.meshcfg.io", "v1alpha1",
                            "sidecarproxyconfigs")
-    monkeypatch.setattr(kube, "SIDECAR_CONFIGS", absent)
+    monkeypatch.setattr(resources, "SIDECAR_CONFIGS", absent)
     hint = "install it with: kubectl apply -f manifests/crds/"
     for args in (["get", "-n", test_namespace], ["explain", "-n", test_namespace]):
         run = meshcfg(*args)

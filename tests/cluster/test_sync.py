@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from clusterlib import KubeCluster
 
-from kubectl_meshcfg.sync import SYNC_FIELD_MANAGER
+from kubectl_meshcfg.app.sync import SYNC_FIELD_MANAGER
 
 from .livelib import Meshcfg, crd, deployment, kubectl_apply, mesh_ns, meshcfg, spc
 

@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from kubectl_meshcfg.cli import cli
-from kubectl_meshcfg.formats import parse_quantity
+from kubectl_meshcfg.core.formats import parse_quantity
 
 from . import injector as inj
 

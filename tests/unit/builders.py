@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubectl_meshcfg.model import (
+from kubectl_meshcfg.core.model import (
     API_VERSION,
     KIND,
     MeshConfig,
@@ -13,7 +13,7 @@ from kubectl_meshcfg.model import (
     Target,
     parse_config,
 )
-from kubectl_meshcfg.resolve import Resolver
+from kubectl_meshcfg.core.resolve import Resolver
 
 ROOT = "istio-system"
 

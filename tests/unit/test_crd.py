@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from kubectl_meshcfg import crd, fields
+from kubectl_meshcfg.core import crd, fields
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = crd.crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]

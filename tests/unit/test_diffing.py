@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubectl_meshcfg.diffing import affected_namespaces, compare, overlay
-from kubectl_meshcfg.inventory import Inventory
-from kubectl_meshcfg.model import Origin, parse_config, parse_target
-from kubectl_meshcfg.resolve import Resolver
+from kubectl_meshcfg.core.diffing import affected_namespaces, compare, overlay
+from kubectl_meshcfg.core.inventory import Inventory
+from kubectl_meshcfg.core.model import Origin, parse_config, parse_target
+from kubectl_meshcfg.core.resolve import Resolver
 
 ORIGIN = Origin("test.yaml", 1)
 

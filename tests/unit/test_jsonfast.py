@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubectl_meshcfg.jsonfast import dumps
+from kubectl_meshcfg.cli.jsonfast import dumps
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats(
     allow_nan=False, allow_infinity=False)

@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-from kubectl_meshcfg import kube
-from kubectl_meshcfg.errors import ApplyConflict, CrdMissing, Forbidden, NotFound, Unauthorized
-from kubectl_meshcfg.kubeconfig import ClusterAccess
-from kubectl_meshcfg.model import parse_config
+from kubectl_meshcfg.core.errors import NotFound
+from kubectl_meshcfg.core.model import parse_config
+from kubectl_meshcfg.kube import errors, reads
+from kubectl_meshcfg.kube.errors import ApplyConflict, CrdMissing, Forbidden, Unauthorized
+from kubectl_meshcfg.kube.kubeconfig import ClusterAccess
+from kubectl_meshcfg.kube.resources import SIDECAR_CONFIGS, TARGET_RESOURCES, Call
 
 ACCESS = ClusterAccess(server="https://api:6443", context="ctx", user_name="me")
 
@@ -18,19 +20,19 @@ ACCESS = ClusterAccess(server="https://api:6443", context="ctx", user_name="me")
 def test_invalid_config_from_the_cluster_is_skipped(capsys: pytest.CaptureFixture[str]) -> None:
     doc = {"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
            "metadata": {"name": "bad", "namespace": "ns"}, "spec": {"proxy": {"concurrency": -1}}}
-    assert kube._parse_or_warn(parse_config, doc) is None
+    assert reads.parse_or_warn(parse_config, doc) is None
     err = capsys.readouterr().err
     assert err.startswith("warning: skipping SidecarProxyConfig ns/bad (invalid in the cluster): "
                           "spec.proxy.concurrency")
     assert err.count("\n") == 1
 
 
-def error(status: int, body: object, call: kube.Call) -> Exception:
-    return kube._api_error(status, json.dumps(body).encode(), call, ACCESS)
+def error(status: int, body: object, call: Call) -> Exception:
+    return errors.api_error(status, json.dumps(body).encode(), call, ACCESS)
 
 
 def test_error_lines() -> None:
-    patch = kube.Call("patch", kube.SIDECAR_CONFIGS, "ns", "cfg")
+    patch = Call("patch", SIDECAR_CONFIGS, "ns", "cfg")
     forbidden = error(403, {"message": 'sidecarproxyconfigs.meshcfg.io "cfg" is forbidden: User '
                                        '"alice" cannot patch resource ...'}, patch)
     assert isinstance(forbidden, Forbidden)
@@ -54,6 +56,6 @@ def test_error_lines() -> None:
     gone = error(404, {"details": {"name": "cfg", "kind": "sidecarproxyconfigs"}}, patch)
     assert isinstance(gone, NotFound)
     assert str(gone) == 'error: sidecarproxyconfigs.meshcfg.io "cfg" in namespace "ns" not found'
-    pods = kube.Call("list", kube.TARGET_RESOURCES["Pod"], None)
+    pods = Call("list", TARGET_RESOURCES["Pod"], None)
     assert str(error(500, {"reason": "InternalError", "message": "etcd\n down"}, pods)) == (
         "error: list pods at cluster scope failed: 500 InternalError: etcd down")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_meshcfg.kubeconfig import KubeconfigError, kubeconfig_paths, load_access
+from kubectl_meshcfg.kube.kubeconfig import KubeconfigError, kubeconfig_paths, load_access
 
 
 def write(path: Path, doc: dict[str, Any]) -> Path:

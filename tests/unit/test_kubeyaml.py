@@ -1,4 +1,4 @@
-"""kubectl_meshcfg.kubeyaml reads plain scalars as kubectl does (the values in
+"""kubectl_meshcfg.core.kubeyaml reads plain scalars as kubectl does (the values in
 tests/corpus/yaml-scalars.yaml were checked against a real kubectl + kube-apiserver by
 tests/cluster/test_crd_server_validation.py)."""
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 from corpuslib import CORPUS
 
-from kubectl_meshcfg import kubeyaml
+from kubectl_meshcfg.core import kubeyaml
 
 SCALARS: dict[str, Any] = yaml.safe_load(
     (CORPUS / "yaml-scalars.yaml").read_text(encoding="utf-8"))["expect"]
@@ -52,7 +52,7 @@ def test_a_key_named_y_is_true_as_in_kubectl() -> None:
 
 
 def test_mesh_config_is_read_as_istiod_reads_it() -> None:
-    from kubectl_meshcfg.model import Origin, parse_mesh_config
+    from kubectl_meshcfg.core.model import Origin, parse_mesh_config
 
     doc = {"apiVersion": "v1", "kind": "ConfigMap",
            "metadata": {"name": "istio", "namespace": "istio-system"},

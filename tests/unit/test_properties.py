@@ -8,10 +8,10 @@ from typing import Any
 from builders import ROOT, config, pod
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from naivelib import resolve_naive
 
-from kubectl_meshcfg import fields
-from kubectl_meshcfg.naive import resolve_naive
-from kubectl_meshcfg.resolve import LAYER_ORDER, Resolver
+from kubectl_meshcfg.core import fields
+from kubectl_meshcfg.core.resolve import LAYER_ORDER, Resolver
 
 SAMPLES: dict[str, list[Any]] = {
     "quantity": ["100m", "1", "2", "500m", "1Gi", "256Mi", "1.5"],

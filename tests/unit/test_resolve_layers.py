@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from builders import ROOT, codes, config, layer, mesh, pod, resolve, value
 
-from kubectl_meshcfg import fields
+from kubectl_meshcfg.core import fields
 
 WORKLOAD = {"selector": {"matchLabels": {"performance": "sensitive"}}}
 SENSITIVE = {"performance": "sensitive"}
@@ -149,7 +149,7 @@ def test_root_namespace_follows_the_mesh_config_and_the_flag() -> None:
     moved = mesh({}, root="mesh-root")
     assert layer(resolve([config_in_mesh_root], pod(), moved), "proxy.concurrency") == "global"
     assert layer(resolve([config_in_mesh_root], pod()), "proxy.concurrency") == "default"
-    from kubectl_meshcfg.resolve import Resolver
+    from kubectl_meshcfg.core.resolve import Resolver
     by_flag = Resolver([config_in_mesh_root], None, root_namespace="mesh-root").resolve(pod())
     assert layer(by_flag, "proxy.concurrency") == "global"
 

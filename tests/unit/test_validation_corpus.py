@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from corpuslib import Case, load_values, value_cases
 
-from kubectl_meshcfg.errors import InvalidInput
-from kubectl_meshcfg.model import Origin, parse_config
+from kubectl_meshcfg.core.errors import InvalidInput
+from kubectl_meshcfg.core.model import Origin, parse_config
 
 CASES = value_cases()
 GOOD = [case for case in CASES if case.good]

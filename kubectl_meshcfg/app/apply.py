@@ -1,0 +1,147 @@
+"""apply and delete: read `-f` documents and validate every one, then write.
+
+apply's order is a SPEC guarantee: every document is checked locally, then by the API
+server with a dry run, before the first real write, so nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import model
+from ..core.errors import InvalidInput, Location
+from ..core.model import Origin, SidecarProxyConfig
+from ..kube import writes
+from .loader import expand_paths, read_documents
+from .scope import Scope, current_namespace
+
+RESOURCE_NAME = f"sidecarproxyconfig.{model.API_GROUP}"
+
+
+@dataclass(frozen=True)
+class ConfigDocument:
+    """One validated document to apply."""
+
+    config: SidecarProxyConfig
+    doc: dict[str, Any]
+    origin: Origin
+
+
+def read_configs(paths: Sequence[str], recursive: bool, default_namespace: str,
+                 explicit_namespace: str | None) -> tuple[list[ConfigDocument], list[str]]:
+    """Every SidecarProxyConfig must be valid; one bad document fails them all, with one
+    line per problem (file, document, object, field). Documents of other kinds (the
+    Deployments next to them) are skipped, and listed as the second result."""
+    problems: list[tuple[Location, str]] = []
+    planned: list[ConfigDocument] = []
+    skipped: list[str] = []
+    seen: dict[tuple[str, str], Origin] = {}
+    for order, (origin, doc) in enumerate(read_documents(expand_paths(paths, recursive))):
+        obj = model.describe_object(doc, default_namespace)
+        if doc.get("kind") != model.KIND:
+            skipped.append(f"{origin.at(model.describe_object(doc)).describe()}: not a "
+                           f"{model.KIND}, skipped "
+                           "(apply it with kubectl apply)")
+            continue
+        namespace = (doc.get("metadata") or {}).get("namespace") if isinstance(
+            doc.get("metadata"), dict) else None
+        if explicit_namespace and namespace and namespace != explicit_namespace:
+            problems.append((origin.at(obj, "metadata.namespace"),
+                             f'the namespace from the provided object "{namespace}" does not '
+                             f'match the namespace "{explicit_namespace}" (--namespace)'))
+            continue
+        try:
+            config = model.parse_config(doc, origin, default_namespace, order)
+        except InvalidInput as invalid:
+            problems += invalid.problems
+            continue
+        key = (config.namespace, config.name)
+        if key in seen:
+            problems.append((origin.at(obj), f"{config.ref} is also in "
+                             f"{seen[key].at().describe()}; keep one"))
+            continue
+        seen[key] = origin
+        planned.append(ConfigDocument(config, doc, origin))
+    if problems:
+        raise InvalidInput(problems)
+    if not planned:
+        raise InvalidInput([(Location(", ".join(paths)),
+                             f"no {model.KIND} objects passed to apply")])
+    return planned, skipped
+
+
+def read_names(paths: Sequence[str], recursive: bool, default_namespace: str
+               ) -> list[tuple[str, str]]:
+    """(namespace, name) of every SidecarProxyConfig in the files (for `delete -f`)."""
+    found: list[tuple[str, str]] = []
+    problems: list[tuple[Location, str]] = []
+    for origin, doc in read_documents(expand_paths(paths, recursive)):
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if doc.get("kind") != model.KIND or not isinstance(name, str):
+            problems.append((origin.at(model.describe_object(doc, default_namespace)),
+                             f"is not a {model.KIND} with a name"))
+            continue
+        found.append((str(meta.get("namespace") or default_namespace), name))
+    if problems:
+        raise InvalidInput(problems)
+    return found
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    filenames: tuple[str, ...]
+    recursive: bool = False
+    dry_run: str = "none"                 # none | client | server
+    field_manager: str = "kubectl-meshcfg"
+    force_conflicts: bool = False
+
+
+Report = Callable[[str], None]
+
+
+def apply(scope: Scope, options: ApplyOptions, skipped: Report, applied: Report) -> None:
+    """Validate locally, then let the server validate everything (dry run), then write;
+    `applied` hears of each object as it is written (or validated, in a dry run)."""
+    default_ns = current_namespace(scope, offline_ok=options.dry_run == "client")
+    planned, notes = read_configs(options.filenames, options.recursive, default_ns,
+                                  scope.namespace)
+    for note in notes:
+        skipped(note)
+    if options.dry_run != "client":
+        for item in planned:
+            _apply_one(scope, options, item, dry_run=True)
+    for item in planned:
+        if options.dry_run == "none":
+            _apply_one(scope, options, item, dry_run=False)
+        applied(f"{RESOURCE_NAME}/{item.config.name}")
+
+
+def _apply_one(scope: Scope, options: ApplyOptions, item: ConfigDocument, dry_run: bool) -> None:
+    writes.server_side_apply(scope.api, item.doc, item.config.namespace, item.config.name,
+                             options.field_manager, options.force_conflicts, dry_run=dry_run)
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    names: tuple[str, ...] = ()
+    filenames: tuple[str, ...] = ()
+    recursive: bool = False
+    dry_run: str = "none"
+    ignore_not_found: bool = False
+
+
+def delete(scope: Scope, options: DeleteOptions, deleted: Report) -> None:
+    """`deleted` hears the name of each SidecarProxyConfig deleted (or that would be)."""
+    default_ns = current_namespace(scope, offline_ok=options.dry_run == "client")
+    targets = [(default_ns, n.removeprefix(f"{RESOURCE_NAME}/").removeprefix("spc/"))
+               for n in options.names]
+    if options.filenames:
+        targets = read_names(options.filenames, options.recursive, default_ns)
+    for ns, name in targets:
+        if options.dry_run == "client" or writes.delete_config(
+                scope.api, ns, name, dry_run=options.dry_run == "server",
+                missing_ok=options.ignore_not_found):
+            deleted(name)

@@ -1,0 +1,121 @@
+"""Local manifests (`--local -f PATH...`): files, directories and stdin into an Inventory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import yaml
+
+from ..core import kinds, kubeyaml, model
+from ..core.errors import InvalidInput, Location, MeshcfgError
+from ..core.inventory import Inventory
+from ..core.model import Origin
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+_Loader: Any = kubeyaml.Loader     # scalars as kubectl reads them (see kubeyaml)
+
+Document = tuple[Origin, Any]
+
+
+def expand_paths(paths: Sequence[str], recursive: bool) -> list[str]:
+    """Files named by -f, in sorted path order ("-" is stdin)."""
+    files: list[str] = []
+    for path in paths:
+        if path == "-":
+            files.append(path)
+        elif os.path.isdir(path):
+            files += _directory_files(path, recursive)
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise MeshcfgError(f"error: the path {path!r} does not exist")
+    return sorted(dict.fromkeys(files))
+
+
+def _directory_files(path: str, recursive: bool) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        found += [os.path.join(dirpath, f) for f in filenames if f.endswith(MANIFEST_SUFFIXES)]
+        if not recursive:
+            break
+    return found
+
+
+def read_documents(files: Sequence[str]) -> Iterator[Document]:
+    """Every non-empty document, with List kinds expanded; YAML errors become InvalidInput."""
+    stdin_text: str | None = None
+    for path in files:
+        if path == "-":
+            stdin_text = sys.stdin.read() if stdin_text is None else ""
+            text = stdin_text
+        else:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        yield from _parse_stream(path, text)
+
+
+def _parse_stream(path: str, text: str) -> Iterator[Document]:
+    index = 0
+    try:
+        for index, doc in enumerate(yaml.load_all(text, Loader=_Loader), start=1):  # noqa: B007
+            if doc is None:
+                continue
+            if not isinstance(doc, dict):
+                raise InvalidInput([(Location(path, index), "is not a Kubernetes object (a map)")])
+            yield from _expand_list(Origin(path, index), doc)
+    except yaml.YAMLError as error:
+        raise InvalidInput([(Location(path, index + 1), f"invalid YAML: {_yaml_reason(error)}")]
+                           ) from None
+
+
+def _yaml_reason(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def _expand_list(origin: Origin, doc: dict[str, Any]) -> Iterator[Document]:
+    kind = doc.get("kind")
+    if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
+        for item in doc["items"]:
+            if isinstance(item, dict):
+                yield origin, item
+    else:
+        yield origin, doc
+
+
+def load_inventory(paths: Sequence[str], recursive: bool, default_namespace: str,
+                   istio_namespace: str) -> Inventory:
+    """Parse and validate every document; any invalid one fails the whole load."""
+    inventory = Inventory()
+    problems: list[tuple[Location, str]] = []
+    for order, (origin, doc) in enumerate(read_documents(expand_paths(paths, recursive))):
+        try:
+            add_document(inventory, origin, doc, default_namespace, istio_namespace, order)
+        except InvalidInput as invalid:
+            problems += invalid.problems
+    if problems:
+        raise InvalidInput(problems)
+    return inventory
+
+
+def add_document(inventory: Inventory, origin: Origin, doc: dict[str, Any],
+                 default_namespace: str, istio_namespace: str, order: int = 0) -> None:
+    kind = doc.get("kind")
+    if kind == model.KIND or str(doc.get("apiVersion", "")).startswith(model.API_GROUP + "/"):
+        inventory.configs.append(model.parse_config(doc, origin, default_namespace, order))
+    elif kinds.is_target(kind):
+        inventory.targets.append(model.parse_target(doc, origin, default_namespace))
+    elif kind == "ConfigMap" and _is_mesh_config(doc, istio_namespace):
+        inventory.mesh = model.parse_mesh_config(doc, origin, istio_namespace)
+
+
+def _is_mesh_config(doc: dict[str, Any], istio_namespace: str) -> bool:
+    meta = doc.get("metadata") or {}
+    return bool(meta.get("name") == model.MESH_CONFIGMAP
+                and meta.get("namespace", istio_namespace) == istio_namespace)

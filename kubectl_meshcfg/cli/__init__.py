@@ -1,0 +1,83 @@
+"""`kubectl meshcfg`: the command line. Each command shapes its flags into options,
+makes one call to the app layer and prints; `MeshcfgGroup.main` is the one place that
+turns an outcome into an exit status (SPEC section 3)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import click
+
+from .. import __version__
+from ..core.errors import CheckFound, ExitStatus, Failed, MeshcfgError
+
+
+@dataclass
+class RunState:
+    verbose: bool = False
+
+
+class MeshcfgGroup(click.Group):
+    """click's group, with errors mapped to one stderr line and the SPEC exit statuses."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> NoReturn:
+        state = RunState()
+        try:
+            returned = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                    windows_expand_args=windows_expand_args, obj=state, **extra)
+        except (CheckFound, Failed) as outcome:
+            sys.exit(outcome.exit_status)
+        except MeshcfgError as error:
+            _report(state.verbose, *error.lines())
+            sys.exit(error.exit_status)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(ExitStatus.ERROR)
+        except Exception as error:  # noqa: BLE001 (the last line of defence: one line, exit 1)
+            _report(state.verbose, f"error: {type(error).__name__}: {error}")
+            sys.exit(ExitStatus.ERROR)
+        sys.exit(returned if isinstance(returned, int) else ExitStatus.OK)
+
+
+def _report(verbose: bool, *lines: str) -> None:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    for line in lines:
+        click.echo(line, err=True)
+
+
+@click.group(cls=MeshcfgGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(__version__, prog_name="kubectl-meshcfg")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Scoped Istio sidecar configuration: see which setting won, and why."""
+    if isinstance(ctx.obj, RunState):
+        ctx.obj.verbose = verbose
+
+
+def _register() -> None:
+    from . import explain, get, live, render  # noqa: PLC0415 (each adds its commands)
+
+    for module in (explain, get, live, render):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(prog_name="kubectl-meshcfg")
+
+
+__all__ = ["MeshcfgGroup", "cli", "main"]

@@ -1,0 +1,97 @@
+"""The writing commands and diff: apply, delete, diff."""
+
+from __future__ import annotations
+
+import click
+
+from ..app import apply as applying
+from ..app import diff as diffing
+from ..app.scope import Scope
+from ..core.errors import CheckFound, UsageError
+from . import output
+from .options import DRY_RUN, PRECEDENCE, cluster_options, mesh_options
+
+
+def _dry_suffix(dry_run: str) -> str:
+    return {"client": " (dry run)", "server": " (server dry run)"}.get(dry_run, "")
+
+
+@click.command()
+@click.option("-f", "--filename", "filenames", multiple=True, required=True,
+              help="File, directory or - (stdin) with SidecarProxyConfigs; repeatable.")
+@click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories.")
+@cluster_options
+@click.option("--dry-run", type=DRY_RUN, default="none", show_default=True,
+              help="client: validate only, no request; server: the API server validates "
+                   "and persists nothing.")
+@click.option("--field-manager", default="kubectl-meshcfg", show_default=True,
+              help="Field manager of the server-side apply.")
+@click.option("--force-conflicts", is_flag=True,
+              help="Take over fields owned by other field managers.")
+def apply(filenames: tuple[str, ...], recursive: bool, kubeconfig: str | None,
+          context: str | None, namespace: str | None, dry_run: str, field_manager: str,
+          force_conflicts: bool) -> None:
+    """Validate every SidecarProxyConfig in the files, then server-side apply them.
+
+    Nothing is written if any document is invalid: every document is checked locally, then
+    by the API server with a dry run, before the first real write."""
+    scope = Scope(kubeconfig, context, namespace)
+    options = applying.ApplyOptions(filenames, recursive, dry_run, field_manager, force_conflicts)
+    applying.apply(scope, options, skipped=lambda note: click.echo(note, err=True),
+                   applied=lambda name: click.echo(f"{name} serverside-applied"
+                                                   f"{_dry_suffix(dry_run)}"))
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("-f", "--filename", "filenames", multiple=True,
+              help="Delete the SidecarProxyConfigs named in these files.")
+@click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories.")
+@cluster_options
+@click.option("--dry-run", type=DRY_RUN, default="none", show_default=True)
+@click.option("--ignore-not-found", is_flag=True, help="Treat a missing object as deleted.")
+def delete(names: tuple[str, ...], filenames: tuple[str, ...], recursive: bool,
+           kubeconfig: str | None, context: str | None, namespace: str | None, dry_run: str,
+           ignore_not_found: bool) -> None:
+    """Delete SidecarProxyConfigs by NAME (in -n or the context's namespace) or from -f."""
+    if bool(names) == bool(filenames):
+        raise UsageError("give NAME... or -f PATH (one of the two)")
+    options = applying.DeleteOptions(names, filenames, recursive, dry_run, ignore_not_found)
+    applying.delete(Scope(kubeconfig, context, namespace), options,
+                    deleted=lambda name: click.echo(f'{applying.RESOURCE_NAME} "{name}" deleted'
+                                                    f"{_dry_suffix(dry_run)}"))
+
+
+@click.command()
+@click.option("-f", "--filename", "changes", multiple=True, required=True,
+              help="The CHANGE: files, directories or - (stdin); repeatable.")
+@click.option("-R", "--recursive", is_flag=True, help="Recurse into directories.")
+@click.option("--local", is_flag=True, help="No cluster: the current state is --base.")
+@click.option("--base", "base", multiple=True,
+              help="With --local: the current state (files, directories); repeatable.")
+@cluster_options
+@click.option("-A", "--all-namespaces", is_flag=True,
+              help="Compare every namespace (default: the namespaces the change can reach).")
+@mesh_options
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]),
+              default="text", show_default=True)
+@click.option("--precedence", type=PRECEDENCE, default=None)
+def diff(changes: tuple[str, ...], recursive: bool, local: bool, base: tuple[str, ...],
+         kubeconfig: str | None, context: str | None, namespace: str | None,
+         all_namespaces: bool, istio_namespace: str, root_namespace: str | None, fmt: str,
+         precedence: str | None) -> None:
+    """Which targets' effective sidecar config would change, field by field, if CHANGE were
+    applied (objects of the same name replaced). Exit 3 when something changes."""
+    scope = Scope(kubeconfig, context, namespace, all_namespaces=all_namespaces, local=local,
+                  filenames=base, recursive=recursive, istio_namespace=istio_namespace,
+                  root_namespace=root_namespace)
+    result = diffing.diff(scope, diffing.DiffOptions(changes, base, recursive, precedence))
+    if fmt == "text":
+        click.echo(output.diff_text(result), nl=False)
+    else:
+        click.echo(output.dump(result, fmt), nl=False)
+    if result["items"]:
+        raise CheckFound()
+
+
+COMMANDS = (apply, delete, diff)

@@ -1,0 +1,220 @@
+"""Render: the apply configuration that makes an effective config real on stock Istio.
+
+Istio's injector reads only the pod's annotations, `proxy.istio.io/config`, and
+containers named `istio-proxy` / `istio-init` in the pod spec, which it strategic-merges
+into what it injects (docs/istio-injection-facts.md). So render writes exactly those:
+
+- all four resource annotations together (Istio drops the others when one is missing),
+- the six `traffic.sidecar.istio.io/*` annotations and the two log-level annotations,
+- `proxy.istio.io/config`, merged into the keys it does not manage,
+- an `istio-init` override carrying init's own resources (the annotations set both),
+- an `istio-proxy` override for the lifecycle hooks and, with the drain agent, the
+  agent's preStop, its volume, and the downward-API environment it needs,
+- `meshcfg.io/managed-annotations` (its output, never an input) and
+  `meshcfg.io/config-hash` (changes only when the rendered config does).
+
+Pure: no I/O, no click.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from . import annotations as ann
+from . import fields, kinds
+from .effective import Effective, values_of
+from .model import DEFAULT_GRACE_SECONDS, Target
+
+CONFIG_HASH = "meshcfg.io/config-hash"
+AGENT_VOLUME = "meshcfg-drain"
+AGENT_DIR = "/meshcfg"
+AGENT_BINARY = f"{AGENT_DIR}/meshcfg-drain"
+AGENT_INSTALLER = "meshcfg-drain-install"
+DEFAULT_AGENT_IMAGE = "meshcfg/drain-agent:0.1.0"
+AGENT_IMAGE_BINARY = "/meshcfg-drain"   # where the delivery image keeps the one-file binary
+PROXY_UID = 1337
+
+# Leaves render writes as annotations, and the proxy.istio.io/config keys it manages.
+ANNOTATION_LEAVES = tuple(leaf for leaf in fields.LEAVES
+                          if leaf.istio.write == fields.WRITE_ANNOTATION)
+PROXY_CONFIG_LEAVES = tuple(leaf for leaf in fields.LEAVES
+                            if leaf.istio.write == fields.WRITE_PROXY_CONFIG)
+MANAGED_PROXY_CONFIG_KEYS = (*fields.PROXY_CONFIG_LEAVES, "proxyMetadata")
+
+
+@dataclass
+class Rendered:
+    """An apply configuration for one target, and what render could not do faithfully."""
+
+    apply_config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def config_hash(self) -> str:
+        return str(template_metadata(self.apply_config)["annotations"][CONFIG_HASH])
+
+
+def render(target: Target, effective: Effective, agent_image: str = DEFAULT_AGENT_IMAGE) -> Rendered:
+    values = values_of(effective)
+    notes: list[str] = []
+    annotations = _annotations(values, target.annotations)
+    init_containers = [_istio_init(values)]
+    containers: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    proxy = _istio_proxy(values, target, agent_image, notes, init_containers, volumes)
+    if proxy is not None:
+        containers.append(proxy)
+    spec: dict[str, Any] = {"initContainers": init_containers}
+    if containers:
+        spec["containers"] = containers
+    if volumes:
+        spec["volumes"] = volumes
+    annotations[ann.MANAGED_ANNOTATIONS] = ",".join(sorted(annotations))
+    annotations[CONFIG_HASH] = _hash(annotations, spec)
+    return Rendered(_wrap(target, annotations, spec), notes)
+
+
+def _annotations(values: Mapping[str, Any], current: Mapping[str, str]) -> dict[str, str]:
+    result = {leaf.istio.annotation: str(values[leaf.path]) for leaf in ANNOTATION_LEAVES}
+    result[ann.PROXY_CONFIG] = _proxy_config_text(values, current.get(ann.PROXY_CONFIG))
+    return result
+
+
+def _proxy_config_text(values: Mapping[str, Any], current_text: str | None) -> str:
+    """Merge meshcfg's keys into the existing annotation, keeping keys it does not manage."""
+    merged: dict[str, Any] = {}
+    if current_text:
+        try:
+            existing = yaml.safe_load(current_text)
+        except yaml.YAMLError:
+            existing = None
+        if isinstance(existing, dict):
+            merged = {k: v for k, v in existing.items() if k not in MANAGED_PROXY_CONFIG_KEYS}
+    metadata = {path[len(fields.METADATA_PREFIX):]: str(value) for path, value in values.items()
+                if path.startswith(fields.METADATA_PREFIX)}
+    for leaf in PROXY_CONFIG_LEAVES:
+        key = leaf.istio.proxy_config
+        if key.startswith("proxyMetadata."):   # an env flag: always written, true or false
+            metadata[key.split(".", 1)[1]] = "true" if values.get(leaf.path) else "false"
+        elif values.get(leaf.path) is not None:
+            merged[key] = values[leaf.path]
+    merged["proxyMetadata"] = dict(sorted(metadata.items()))
+    return str(yaml.safe_dump(merged, sort_keys=True, default_flow_style=False))
+
+
+def _resources(values: Mapping[str, Any], container: str) -> dict[str, Any]:
+    return {group: {res: str(values[f"{container}.resources.{group}.{res}"])
+                    for res in ("cpu", "memory")} for group in ("requests", "limits")}
+
+
+def _istio_init(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": "istio-init", "image": "auto", "resources": _resources(values, "init")}
+
+
+def _istio_proxy(values: Mapping[str, Any], target: Target, agent_image: str, notes: list[str],
+                 init_containers: list[dict[str, Any]], volumes: list[dict[str, Any]]
+                 ) -> dict[str, Any] | None:
+    lifecycle: dict[str, Any] = {}
+    post_start = values.get("lifecycle.postStart")
+    if post_start is not None:
+        if values.get("lifecycle.holdApplicationUntilProxyStarts") and "exec" not in post_start:
+            notes.append("lifecycle.postStart is not rendered: with holdApplicationUntilProxyStarts "
+                         "Istio merges a non-exec handler with its own exec hook, which the API "
+                         "server rejects; use an exec handler")
+        else:
+            lifecycle["postStart"] = post_start
+    proxy: dict[str, Any] = {"name": "istio-proxy", "image": "auto"}
+    agent = values.get("lifecycle.drainAgent")
+    if agent and agent.get("enabled"):
+        lifecycle["preStop"] = {"exec": {"command": agent_command(values, target, agent)}}
+        proxy["env"] = agent_env()
+        proxy["volumeMounts"] = [{"name": AGENT_VOLUME, "mountPath": AGENT_DIR}]
+        init_containers.append(agent_installer(agent.get("image") or agent_image))
+        volumes.append({"name": AGENT_VOLUME, "emptyDir": {}})
+    elif values.get("lifecycle.preStop") is not None:
+        lifecycle["preStop"] = values["lifecycle.preStop"]
+    if lifecycle:
+        proxy["lifecycle"] = lifecycle
+    return proxy if len(proxy) > 2 else None
+
+
+def agent_command(values: Mapping[str, Any], target: Target, agent: Mapping[str, Any]) -> list[str]:
+    grace = DEFAULT_GRACE_SECONDS if target.grace_period is None else target.grace_period
+    command = [AGENT_BINARY, "prestop", f"--grace-period={grace}s",
+               f"--termination-drain-duration={values['lifecycle.terminationDrainDuration']}"]
+    if agent.get("minDrainDuration"):
+        command.append(f"--min-drain={agent['minDrainDuration']}")
+    return command
+
+
+def agent_env() -> list[dict[str, Any]]:
+    def field_ref(path: str) -> dict[str, Any]:
+        return {"valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+    return [{"name": "POD_NAME", **field_ref("metadata.name")},
+            {"name": "POD_NAMESPACE", **field_ref("metadata.namespace")},
+            {"name": "TMPDIR", "value": AGENT_DIR}]
+
+
+def agent_installer(image: str) -> dict[str, Any]:
+    """An init container that copies the one-file agent into the volume istio-proxy mounts."""
+    return {"name": AGENT_INSTALLER, "image": image,
+            "command": [AGENT_IMAGE_BINARY, "install", AGENT_BINARY],
+            "env": [{"name": "TMPDIR", "value": AGENT_DIR}],
+            "volumeMounts": [{"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
+            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                          "limits": {"cpu": "100m", "memory": "64Mi"}},
+            "securityContext": {"runAsUser": PROXY_UID, "runAsGroup": PROXY_UID,
+                                "runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]}}}
+
+
+def _hash(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> str:
+    canonical = json.dumps({"annotations": annotations, "spec": spec}, sort_keys=True,
+                           separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _wrap(target: Target, annotations: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:
+    kind = kinds.BY_NAME[target.kind]
+    body: dict[str, Any] = {"apiVersion": kind.api_version, "kind": target.kind,
+                            "metadata": {"name": target.name, "namespace": target.namespace}}
+    template = {"metadata": {"annotations": annotations}, "spec": spec}
+    return merge_apply(body, kind.wrap_template(template))
+
+
+def template_metadata(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(kinds.BY_NAME[body["kind"]].template_of(body)["metadata"])
+
+
+def merge_apply(current: Mapping[str, Any], apply_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as server-side apply would leave it: maps merge key by key, and lists of
+    named objects (containers, initContainers, volumes, env, volumeMounts) merge by name."""
+    merged = dict(current)
+    for key, value in apply_config.items():
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            merged[key] = merge_apply(old, value)
+        elif isinstance(value, list) and isinstance(old, list) and _named(value) and _named(old):
+            merged[key] = _merge_named(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _named(items: list[Any]) -> bool:
+    return all(isinstance(item, dict) and "name" in item for item in items)
+
+
+def _merge_named(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_name = {item["name"]: item for item in new}
+    result = [merge_apply(item, by_name.pop(item["name"])) if item["name"] in by_name else item
+              for item in old]
+    return result + [item for item in new if item["name"] in by_name]

@@ -1,0 +1,230 @@
+"""Warnings about an effective config: conflicts, traps, and what Istio would do anyway.
+
+Each check is pure and looks only at resolved values, so results are cached on them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from . import formats
+from .effective import Field, Finding
+from .model import DEFAULT_GRACE_SECONDS
+from .staleness import running_values, stale_fields
+
+AGENT_RESERVE = 2          # seconds meshcfg-drain keeps free after pilot-agent's drain
+
+# One-line fix suggestions shown under each warning in text output.
+FIXES: dict[str, str] = {
+    "WorkloadConflict": "give the selectors disjoint labels, or merge the objects into one",
+    "NamespaceConflict": "keep one selector-less SidecarProxyConfig per namespace",
+    "GlobalConflict": "keep one selector-less SidecarProxyConfig in the root namespace",
+    "DrainExceedsGracePeriod": "raise terminationGracePeriodSeconds above the drain plus a margin, "
+                               "or shorten lifecycle.terminationDrainDuration",
+    "ConcurrencyMismatch": "set proxy.concurrency to the CPU limit in whole cores, or 0 to derive it",
+    "RequestsExceedLimits": "lower the request or raise the limit; Kubernetes rejects the pod otherwise",
+    "PartialResourceAnnotations": "set all four of proxyCPU, proxyMemory, proxyCPULimit, "
+                                  "proxyMemoryLimit, or move them into a SidecarProxyConfig",
+    "InvalidAnnotation": "correct or remove the annotation; Istio ignores or rejects it",
+    "PortBothIncludedAndExcluded": "remove the port from one of the two lists",
+    "InvalidMeshConfig": "correct defaultConfig in the istio ConfigMap",
+    "PreStopAndDrainAgent": "set either lifecycle.preStop or lifecycle.drainAgent, not both",
+    "PostStartReplacesHold": "drop the custom postStart, or chain `pilot-agent wait` in it",
+    "DrainAgentWithoutBudget": "raise terminationGracePeriodSeconds to at least the longest "
+                               "request + terminationDrainDuration + 2 s",
+    "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
+                    "(kubectl rollout restart) so the injector applies the effective config",
+}
+
+
+def conflict(code: str, layer: str, winner: str, losers: list[str]) -> Finding:
+    return {"code": code,
+            "message": f"{len(losers) + 1} SidecarProxyConfigs compete for the {layer} layer; "
+                       f"the oldest, {winner}, wins whole and {', '.join(losers)} "
+                       f"{'is' if len(losers) == 1 else 'are'} ignored",
+            "objects": [winner, *losers]}
+
+
+def _present(value: Any) -> bool:
+    return value is not None
+
+
+def _enabled(value: Any) -> bool:
+    return bool(value and value.get("enabled"))
+
+
+# The leaves value_warnings reads, each with what of its value the checks need (the
+# checks and their cache see only that, by name).
+WATCHED: dict[str, Callable[[Any], Any] | None] = {
+    "lifecycle.terminationDrainDuration": None, "proxy.concurrency": None,
+    **{f"{c}.resources.{g}.{r}": None for c in ("proxy", "init") for r in ("cpu", "memory")
+       for g in ("requests", "limits")},
+    **{f"traffic.{io}{d}Ports": None for d in ("Inbound", "Outbound") for io in ("include", "exclude")},
+    "lifecycle.preStop": _present, "lifecycle.drainAgent": _enabled,
+    "lifecycle.holdApplicationUntilProxyStarts": bool, "lifecycle.postStart": _present,
+}
+_WATCHED = tuple(WATCHED.items())
+Values = Mapping[str, Any]
+
+
+def value_warnings(resolved: Mapping[str, Field], grace: int | None) -> list[Finding]:
+    """Warnings that depend only on effective values (resolved: leaf -> {"value": ...})
+    and the pod's grace period."""
+    key = (*(_watched(resolved, leaf, project) for leaf, project in _WATCHED), grace)
+    cached = _VALUE_CACHE.get(key)
+    if cached is None:
+        if len(_VALUE_CACHE) > 65536:
+            _VALUE_CACHE.clear()
+        cached = _VALUE_CACHE[key] = _value_warnings(dict(zip(WATCHED, key, strict=False)), grace)
+    return list(cached)
+
+
+def _watched(resolved: Mapping[str, Field], leaf: str, project: Callable[[Any], Any] | None) -> Any:
+    field = resolved.get(leaf)
+    value = None if field is None else field["value"]
+    return value if project is None else project(value)
+
+
+_VALUE_CACHE: dict[tuple[Any, ...], list[Finding]] = {}
+
+
+def _value_warnings(values: Values, grace: int | None) -> list[Finding]:
+    drain = values["lifecycle.terminationDrainDuration"]
+    found: list[Finding] = []
+    found += _drain_vs_grace(drain, grace)
+    found += _agent_budget(drain, grace, values["lifecycle.drainAgent"])
+    found += _concurrency(values["proxy.concurrency"], values["proxy.resources.limits.cpu"])
+    for container in ("proxy", "init"):
+        for res in ("cpu", "memory"):
+            found += _requests_vs_limits(container, res,
+                                         values[f"{container}.resources.requests.{res}"],
+                                         values[f"{container}.resources.limits.{res}"])
+    for direction in ("Inbound", "Outbound"):
+        found += _ports_overlap(direction, values[f"traffic.include{direction}Ports"],
+                                values[f"traffic.exclude{direction}Ports"])
+    found += _lifecycle(values)
+    return found
+
+
+def _drain_and_grace(drain: str | None, grace: int | None) -> tuple[float | None, int]:
+    """The drain in seconds (None when unset) and the pod's grace period (default 30 s)."""
+    seconds = formats.parse_duration(drain) if drain else None
+    return seconds, DEFAULT_GRACE_SECONDS if grace is None else grace
+
+
+@lru_cache(maxsize=4096)
+def _drain_vs_grace(drain: str | None, grace: int | None) -> list[Finding]:
+    seconds, grace_seconds = _drain_and_grace(drain, grace)
+    if seconds is None or seconds < grace_seconds:
+        return []
+    return [{"code": "DrainExceedsGracePeriod",
+             "message": f"terminationDrainDuration {drain} is not shorter than the pod's "
+                        f"terminationGracePeriodSeconds ({grace_seconds}s): kubelet kills the "
+                        "proxy before its drain ends"}]
+
+
+@lru_cache(maxsize=4096)
+def _agent_budget(drain: str | None, grace: int | None, agent: bool) -> list[Finding]:
+    """meshcfg-drain stops terminationDrainDuration + 2 s before the deadline: is any left?"""
+    seconds, grace_seconds = _drain_and_grace(drain, grace)
+    if not agent or seconds is None or grace_seconds - seconds - AGENT_RESERVE > 0:
+        return []
+    return [{"code": "DrainAgentWithoutBudget",
+             "message": f"the drain agent reserves terminationDrainDuration {drain} + "
+                        f"{AGENT_RESERVE}s of the {grace_seconds}s grace period for pilot-agent, "
+                        "which leaves it no time to wait for in-flight requests"}]
+
+
+@lru_cache(maxsize=4096)
+def _concurrency(concurrency: int | None, cpu_limit: str | None) -> list[Finding]:
+    if not concurrency or cpu_limit is None:
+        return []
+    cores = formats.parse_quantity(cpu_limit)
+    if cores is None or cores <= 0:
+        return []
+    expected = math.ceil(cores)
+    if concurrency == expected:
+        return []
+    return [{"code": "ConcurrencyMismatch",
+             "message": f"concurrency {concurrency} does not match the proxy CPU limit "
+                        f"{cpu_limit} ({expected} core{'s' if expected != 1 else ''}): Envoy "
+                        f"runs {concurrency} worker thread{'s' if concurrency != 1 else ''}"}]
+
+
+@lru_cache(maxsize=4096)
+def _requests_vs_limits(container: str, res: str, request: str | None,
+                        limit: str | None) -> list[Finding]:
+    if request is None or limit is None:
+        return []
+    req, lim = formats.parse_quantity(request), formats.parse_quantity(limit)
+    if req is None or lim is None or req <= lim:
+        return []
+    name = "istio-proxy" if container == "proxy" else "istio-init"
+    return [{"code": "RequestsExceedLimits",
+             "message": f"{name} {res} request {request} exceeds its limit {limit}"}]
+
+
+@lru_cache(maxsize=4096)
+def _ports_overlap(direction: str, include: str | None, exclude: str | None) -> list[Finding]:
+    if not include or not exclude:
+        return []
+    included, excluded = formats.port_set(include), formats.port_set(exclude)
+    if included is None or excluded is None:   # "*" is the usual "all but these"
+        return []
+    both = sorted(included & excluded)
+    if not both:
+        return []
+    return [{"code": "PortBothIncludedAndExcluded",
+             "message": f"{direction.lower()} port{'s' if len(both) > 1 else ''} "
+                        f"{','.join(map(str, both))} "
+                        f"{'are' if len(both) > 1 else 'is'} both included and excluded; "
+                        "the exclusion wins"}]
+
+
+def _lifecycle(values: Values) -> list[Finding]:
+    found: list[Finding] = []
+    if values["lifecycle.preStop"] and values["lifecycle.drainAgent"]:
+        found.append({"code": "PreStopAndDrainAgent",
+                      "message": "a preStop hook and the drain agent are both in effect (from "
+                                 "different layers); the drain agent is used"})
+    if values["lifecycle.holdApplicationUntilProxyStarts"] and values["lifecycle.postStart"]:
+        found.append({"code": "PostStartReplacesHold",
+                      "message": "a custom postStart replaces Istio's `pilot-agent wait` hook, "
+                                 "so holdApplicationUntilProxyStarts no longer holds the app"})
+    return found
+
+
+def partial_resources(present: list[str]) -> list[Finding]:
+    if not present or len(present) == 4:
+        return []
+    return [{"code": "PartialResourceAnnotations",
+             "message": f"only {', '.join(present)} of the four sidecar resource annotations "
+                        "set: Istio then drops every other sidecar resource value"}]
+
+
+def invalid_input(code: str, where: str, reason: str) -> Finding:
+    return {"code": code, "message": f"{where}: {reason}; ignored"}
+
+
+def stale_sidecar(resolved: Mapping[str, Field], pod_spec: Mapping[str, Any]) -> list[Finding]:
+    """A running pod whose injected sidecar differs from its effective config."""
+
+    running = running_values(pod_spec)
+    if running is None:
+        return []
+    stale = stale_fields(resolved, running)
+    if not stale:
+        return []
+    changes = "; ".join(f"{leaf} {_show(now)} -> {_show(wanted)}" for leaf, now, wanted in stale)
+    return [{"code": "StaleSidecar",
+             "message": f"the running sidecar differs from the effective config; a restart "
+                        f"would change: {changes}"}]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value or '""'
+    return "unset" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,81 @@
+"""The obviously-correct reference resolver: SPEC section 2 read literally.
+
+It scans every config for every target and rebuilds every layer each time. It is the
+test oracle that the fast `resolve.Resolver` must agree with, and the benchmark baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kubectl_meshcfg.core import annotations as ann
+from kubectl_meshcfg.core import fields, warnings
+from kubectl_meshcfg.core.model import API_VERSION, MeshConfig, SidecarProxyConfig, Target
+from kubectl_meshcfg.core.resolve import ANNOTATION_FIRST, LAYER_ORDER, config_source
+
+
+def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None,
+                  target: Target, root_namespace: str | None = None,
+                  precedence: str | None = None) -> dict[str, Any]:
+    root = root_namespace or (mesh.root_namespace if mesh else "istio-system")
+    oldest_first = sorted(configs, key=SidecarProxyConfig.age_key)
+    global_candidates = [c for c in oldest_first if c.namespace == root and c.selector is None]
+    namespace_candidates = [c for c in oldest_first if c.selector is None
+                            and c.namespace == target.namespace and c.namespace != root]
+    workload_candidates = [c for c in oldest_first if c.selector is not None
+                           and c.namespace == target.namespace and c.matches(target.labels)]
+    if precedence is None:
+        precedence = (global_candidates[0].precedence if global_candidates else None) \
+            or ANNOTATION_FIRST
+
+    layers: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {}
+    found: list[dict[str, Any]] = []
+    defaults = {leaf.path: leaf.default for leaf in fields.LEAVES if leaf.default is not None}
+    layers["default"] = (defaults, {path: {"layer": "default"} for path in defaults})
+    if mesh is not None:
+        read = ann.read_proxy_config(mesh.default_config, "defaultConfig")
+        source = {"layer": "mesh", "kind": "ConfigMap", "namespace": mesh.namespace,
+                  "name": mesh.name}
+        layers["mesh"] = (read.values, {path: source for path in read.values})
+        found += [warnings.invalid_input("InvalidMeshConfig", f"{mesh.namespace}/{mesh.name} {w}", r)
+                  for w, r in read.invalid]
+    for layer, candidates, code in (("global", global_candidates, "GlobalConflict"),
+                                    ("namespace", namespace_candidates, "NamespaceConflict"),
+                                    ("workload", workload_candidates, "WorkloadConflict")):
+        if candidates:
+            winner = candidates[0]
+            layers[layer] = (dict(winner.values),
+                             {path: config_source(layer, winner) for path in winner.values})
+            if len(candidates) > 1:
+                found.append(warnings.conflict(code, layer, winner.ref,
+                                               [c.ref for c in candidates[1:]]))
+    # the conflict warnings of the stack come before the workload conflict in the fast path
+    found = _stack_order(found)
+    annotation_layer = ann.read_annotations(target.annotations)
+    layers["annotation"] = (annotation_layer.values,
+                            {path: {"layer": "annotation", "annotation": key}
+                             for path, key in annotation_layer.keys.items()})
+
+    result_fields: dict[str, Any] = {}
+    all_leaves = {path for values, _ in layers.values() for path in values}
+    for path in sorted(all_leaves, key=fields.sort_key):
+        chain = [{"value": layers[name][0][path], "source": layers[name][1][path]}
+                 for name in reversed(LAYER_ORDER[precedence])
+                 if name in layers and path in layers[name][0]]
+        result_fields[path] = {"value": chain[0]["value"], "source": chain[0]["source"],
+                               "overridden": chain[1:]}
+    found += warnings.partial_resources(annotation_layer.resource_keys)
+    found += [warnings.invalid_input("InvalidAnnotation", w, r) for w, r in annotation_layer.invalid]
+    found += warnings.value_warnings(result_fields, target.grace_period)
+    if target.kind == "Pod" and target.pod_spec:
+        found += warnings.stale_sidecar(result_fields, target.pod_spec)
+    return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",
+            "target": {"kind": target.kind, "namespace": target.namespace, "name": target.name},
+            "precedence": precedence, "fields": result_fields, "warnings": found}
+
+
+def _stack_order(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rank = {"InvalidMeshConfig": 0, "GlobalConflict": 1, "NamespaceConflict": 2,
+            "WorkloadConflict": 3}
+    return sorted(found, key=lambda w: rank[w["code"]])
