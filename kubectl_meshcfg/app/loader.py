@@ -9,14 +9,12 @@ from typing import Any
 
 import yaml
 
-from ..core import kinds, kubeyaml, model
+from ..core import bounded, kinds, kubeyaml, model
 from ..core.errors import InvalidInput, Location, MeshcfgError
 from ..core.inventory import Inventory
 from ..core.model import Origin
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-_Loader: Any = kubeyaml.Loader     # scalars as kubectl reads them (see kubeyaml)
-
 Document = tuple[Origin, Any]
 
 
@@ -47,26 +45,37 @@ def _directory_files(path: str, recursive: bool) -> list[str]:
 
 def read_documents(files: Sequence[str]) -> Iterator[Document]:
     """Every non-empty document, with List kinds expanded; YAML errors become InvalidInput."""
-    stdin_text: str | None = None
+    stdin_read = False
     for path in files:
         if path == "-":
-            stdin_text = sys.stdin.read() if stdin_text is None else ""
-            text = stdin_text
+            data = b"" if stdin_read else _read_bounded(path, sys.stdin.buffer)
+            stdin_read = True
         else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        yield from _parse_stream(path, text)
+            with open(path, "rb") as handle:
+                data = _read_bounded(path, handle)
+        text, replaced = bounded.decode(data)
+        yield from _parse_stream(path, text, replaced)
 
 
-def _parse_stream(path: str, text: str) -> Iterator[Document]:
+def _read_bounded(path: str, handle: Any) -> bytes:
+    data: bytes = handle.read(bounded.MAX_FILE + 1)
+    if len(data) > bounded.MAX_FILE:
+        raise InvalidInput([(Location(path), f"is larger than {bounded.MAX_FILE} bytes")])
+    return data
+
+
+def _parse_stream(path: str, text: str, replaced: bool = False) -> Iterator[Document]:
     index = 0
     try:
-        for index, doc in enumerate(yaml.load_all(text, Loader=_Loader), start=1):  # noqa: B007
+        for index, (doc, census) in enumerate(kubeyaml.documents(text, replaced), start=1):  # noqa: B007
             if doc is None:
                 continue
             if not isinstance(doc, dict):
                 raise InvalidInput([(Location(path, index), "is not a Kubernetes object (a map)")])
-            yield from _expand_list(Origin(path, index), doc)
+            yield from _expand_list(Origin(path, index, census.spellings), doc)
+    except bounded.LimitExceeded as limit:
+        raise InvalidInput([(Location(path, index + 1, None, limit.field or None), limit.reason)]
+                           ) from None
     except yaml.YAMLError as error:
         raise InvalidInput([(Location(path, index + 1), f"invalid YAML: {_yaml_reason(error)}")]
                            ) from None
@@ -75,6 +84,7 @@ def _parse_stream(path: str, text: str) -> Iterator[Document]:
 def _yaml_reason(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    problem = bounded.cut(problem, 200)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return f"{problem}{where}"
 

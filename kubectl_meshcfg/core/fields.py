@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import formats
+from .bounded import shown
 
 Value = Any
 
@@ -206,14 +207,14 @@ def check_leaf(leaf: Leaf, value: Value) -> Problem | None:
 
 def _check_int(leaf: Leaf, value: Value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int):
-        return f"{value!r} is not an integer"
+        return f"{shown(value)} is not an integer"
     if not 0 <= value <= MAX_CONCURRENCY:
         return f"{value} is out of range (0-{MAX_CONCURRENCY})"
     return None
 
 
 def _check_bool(leaf: Leaf, value: Value) -> str | None:
-    return None if isinstance(value, bool) else f"{value!r} is not a boolean (true|false)"
+    return None if isinstance(value, bool) else f"{shown(value)} is not a boolean (true|false)"
 
 
 MAX_CONCURRENCY = 1024
@@ -235,7 +236,7 @@ _SCALAR_CHECKS: dict[str, Callable[[Leaf, Value], str | None]] = {
 
 def _check_string(value: Value, max_length: int = MAX_STRING) -> str | None:
     if not isinstance(value, str):
-        return f"{value!r} is not a string"
+        return f"{shown(value)} is not a string"
     if len(value) > max_length:
         return f"is longer than {max_length} characters"
     return None
@@ -294,7 +295,7 @@ def _check_key_provider(value: Value) -> Problem | None:
         if reason or (seconds is not None and seconds < 0.001):
             return (".cryptomb.pollDelay", reason or "must be at least 1ms")
     if "fallback" in cryptomb and not isinstance(cryptomb["fallback"], bool):
-        return (".cryptomb.fallback", f"{cryptomb['fallback']!r} is not a boolean")
+        return (".cryptomb.fallback", f"{shown(cryptomb['fallback'])} is not a boolean")
     return None
 
 
@@ -331,7 +332,7 @@ def _check_port_ref(where: str, port: Value) -> Problem | None:
         return None
     if isinstance(port, str) and formats.LABEL_NAME_RE.fullmatch(port) and len(port) <= 15:
         return None
-    return (where + ".port", f"{port!r} is not a port number (1-65535) or name")
+    return (where + ".port", f"{shown(port)} is not a port number (1-65535) or name")
 
 
 def _check_http_get(body: Mapping[str, Value]) -> Problem | None:
@@ -340,7 +341,7 @@ def _check_http_get(body: Mapping[str, Value]) -> Problem | None:
     if unknown:
         return (".httpGet" + unknown[0], unknown[1])
     if body.get("scheme", "HTTP") not in ("HTTP", "HTTPS"):
-        return (".httpGet.scheme", f"{body['scheme']!r} is not HTTP or HTTPS")
+        return (".httpGet.scheme", f"{shown(body['scheme'])} is not HTTP or HTTPS")
     for key in ("path", "host"):
         if key in body and (reason := _check_string(body[key])):
             return (f".httpGet.{key}", reason)
@@ -369,7 +370,7 @@ def _check_sleep(body: Mapping[str, Value]) -> Problem | None:
         return (".sleep" + unknown[0], unknown[1])
     seconds = body.get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-        return (".sleep.seconds", f"{seconds!r} is not a whole number of seconds >= 0")
+        return (".sleep.seconds", f"{shown(seconds)} is not a whole number of seconds >= 0")
     return None
 
 

@@ -11,6 +11,8 @@ import ipaddress
 import re
 from decimal import Decimal, InvalidOperation
 
+from .bounded import shown
+
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical", "off")
 PRECEDENCES = ("annotation-first", "workload-first")
 
@@ -79,9 +81,9 @@ def check_quantity(value: object) -> str | None:
         return f"is longer than {MAX_QUANTITY} characters"
     parsed = parse_quantity(text)
     if parsed is None:
-        return f"{text!r} is not a Kubernetes quantity (examples: 500m, 2, 1Gi)"
+        return f"{shown(text)} is not a Kubernetes quantity (examples: 500m, 2, 1Gi)"
     if parsed < 0:
-        return f"{text!r} is negative"
+        return f"{shown(text)} is negative"
     return None
 
 
@@ -101,7 +103,7 @@ def check_duration(value: object) -> str | None:
     if len(value) > MAX_DURATION:
         return f"is longer than {MAX_DURATION} characters"
     if parse_duration(value) is None:
-        return f"{value!r} is not a Go duration (examples: 5s, 1m30s, 250ms)"
+        return f"{shown(value)} is not a Go duration (examples: 5s, 1m30s, 250ms)"
     return None
 
 
@@ -128,7 +130,7 @@ def check_port_list(value: object, allow_star: bool) -> str | None:
             return ("'*' must stand alone" if allow_star
                     else "'*' is only allowed in include fields")
         if not _PORT_RE.fullmatch(item) or int(item) > 65535:
-            return f"{item!r} is not a port (1-65535)"
+            return f"{shown(item)} is not a port (1-65535)"
     return None
 
 
@@ -149,7 +151,7 @@ def check_cidr_list(value: object, allow_star: bool) -> str | None:
             return ("'*' must stand alone" if allow_star
                     else "'*' is only allowed in include fields")
         if not is_cidr(item):
-            return f"{item!r} is not a CIDR such as 10.0.0.0/8 or fd00::/8"
+            return f"{shown(item)} is not a CIDR such as 10.0.0.0/8 or fd00::/8"
     return None
 
 
@@ -181,18 +183,18 @@ def port_set(text: str) -> set[int] | None:
 def check_log_level(value: object) -> str | None:
     if value in LOG_LEVELS:
         return None
-    return f"{value!r} is not a log level ({'|'.join(LOG_LEVELS)})"
+    return f"{shown(value)} is not a log level ({'|'.join(LOG_LEVELS)})"
 
 
 def check_component_log_level(value: object) -> str | None:
     if isinstance(value, str) and len(value) > MAX_COMPONENT_LOG:
         return f"is longer than {MAX_COMPONENT_LOG} characters"
     if not isinstance(value, str) or not COMPONENT_LOG_RE.fullmatch(value.replace(" ", "")):
-        return f"{value!r} is not a list of component:level pairs such as misc:error,upstream:debug"
+        return f"{shown(value)} is not a list of component:level pairs such as misc:error,upstream:debug"
     for pair in value.replace(" ", "").split(","):
         level = pair.split(":", 1)[1]
         if level not in LOG_LEVELS:
-            return f"{pair!r} has an unknown level ({'|'.join(LOG_LEVELS)})"
+            return f"{shown(pair)} has an unknown level ({'|'.join(LOG_LEVELS)})"
     return None
 
 

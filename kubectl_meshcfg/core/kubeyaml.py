@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
+
+from .bounded import Census
 
 _BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -127,7 +130,16 @@ def _key_text(key: Any) -> Any:
 
 
 class Loader(_BASE):  # type: ignore[misc]
-    """A safe loader that reads scalars the way kubectl does (see the module docstring)."""
+    """A safe loader that reads scalars the way kubectl does (see the module docstring);
+    each document passes `bounded.Census` (aliases, depth, sizes) before it is built."""
+
+    replaced = False            # the text had bytes that were not UTF-8 (see bounded.decode)
+    census: Census | None = None
+
+    def construct_document(self, node: Any) -> Any:
+        self.census = Census(replaced=self.replaced)
+        self.census.document(node)
+        return super().construct_document(node)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         if kind is yaml.ScalarNode and implicit[0]:
@@ -164,6 +176,20 @@ Loader.add_constructor(INT, Loader.construct_go_int)
 Loader.add_constructor(FLOAT, Loader.construct_go_float)
 Loader.add_constructor(BOOL, Loader.construct_go_bool)
 Loader.add_constructor("tag:yaml.org,2002:map", Loader.construct_go_mapping)
+
+
+def documents(text: str, replaced: bool = False) -> Iterator[tuple[Any, Census]]:
+    """Each document with its census (YAML 1.1 spellings by field path); raises
+    yaml.YAMLError or bounded.LimitExceeded."""
+    loader = Loader(text)
+    loader.replaced = replaced
+    try:
+        while loader.check_data():
+            doc = loader.get_data()
+            assert loader.census is not None
+            yield doc, loader.census
+    finally:
+        loader.dispose()
 
 
 def load_all(text: str) -> list[Any]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import fields, formats, kinds
+from . import bounded, fields, formats, kinds
 from .errors import InvalidInput, Location
 
 API_GROUP = "meshcfg.io"
@@ -26,6 +26,8 @@ class Origin:
 
     file: str
     document: int | None = None
+    # field path -> how the user spelled a YAML 1.1 boolean there (bounded.Census)
+    spellings: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def at(self, obj: str | None = None, field_path: str | None = None) -> Location:
         return Location(self.file, self.document, obj, field_path)
@@ -98,7 +100,10 @@ class _Problems:
         self.items: list[tuple[Location, str]] = []
 
     def add(self, field_path: str, reason: str) -> None:
-        self.items.append((self.origin.at(self.obj, field_path), reason))
+        spelling = self.origin.spellings.get(field_path)
+        if spelling:
+            reason = f"{reason} ({spelling})"
+        self.items.append((self.origin.at(self.obj, bounded.cut(field_path, 200)), reason))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -116,10 +121,16 @@ OBJECT_META_KEYS = frozenset((
 def describe_object(doc: Mapping[str, Any], default_namespace: str | None = None) -> str:
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     assert isinstance(meta, dict)
-    name = meta.get("name", "<no name>")
-    namespace = meta.get("namespace", default_namespace)
-    kind = doc.get("kind", "<no kind>")
+    name = _object_word(meta.get("name", "<no name>"))
+    namespace = _object_word(meta.get("namespace", default_namespace))
+    kind = _object_word(doc.get("kind", "<no kind>"))
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _object_word(value: Any) -> str:
+    if value is None:
+        return ""
+    return bounded.cut(value, 80) if isinstance(value, str) else bounded.shown(value)
 
 
 def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
@@ -130,9 +141,9 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
         if key not in TOP_LEVEL_KEYS:
             problems.add(str(key), f"unknown field (allowed: {', '.join(TOP_LEVEL_KEYS)})")
     if doc.get("apiVersion") != API_VERSION:
-        problems.add("apiVersion", f"{doc.get('apiVersion')!r} is not {API_VERSION}")
+        problems.add("apiVersion", f"{bounded.shown(doc.get('apiVersion'))} is not {API_VERSION}")
     if doc.get("kind") != KIND:
-        problems.add("kind", f"{doc.get('kind')!r} is not {KIND}")
+        problems.add("kind", f"{bounded.shown(doc.get('kind'))} is not {KIND}")
     meta = doc.get("metadata")
     if not isinstance(meta, dict):
         problems.add("metadata", "is required")
@@ -142,10 +153,10 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
             problems.add(f"metadata.{key}", "unknown field")
     name = meta.get("name")
     if not isinstance(name, str) or not formats.DNS_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
-        problems.add("metadata.name", f"{name!r} is not a valid object name")
+        problems.add("metadata.name", f"{bounded.shown(name)} is not a valid object name")
     namespace = meta.get("namespace", default_namespace)
     if not isinstance(namespace, str) or not formats.LABEL_NAME_RE.fullmatch(namespace):
-        problems.add("metadata.namespace", f"{namespace!r} is not a valid namespace")
+        problems.add("metadata.namespace", f"{bounded.shown(namespace)} is not a valid namespace")
     spec = _drop_nulls(doc.get("spec", {}))
     if spec is None:
         spec = {}
@@ -157,7 +168,7 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     precedence = spec.get("precedence")
     if precedence is not None and precedence not in formats.PRECEDENCES:
         problems.add("spec.precedence",
-                     f"{precedence!r} is not one of {', '.join(formats.PRECEDENCES)}")
+                     f"{bounded.shown(precedence)} is not one of {', '.join(formats.PRECEDENCES)}")
     lifecycle = spec.get("lifecycle")
     if isinstance(lifecycle, dict) and "preStop" in lifecycle and "drainAgent" in lifecycle:
         problems.add("spec.lifecycle", "preStop and drainAgent are mutually exclusive")
@@ -195,14 +206,13 @@ def _parse_selector(spec: Mapping[str, Any], problems: _Problems) -> dict[str, s
         problems.add("spec.selector.matchLabels", f"has more than {formats.MAX_LABELS} labels")
     for key, value in labels.items():
         if not _valid_label_key(key):
-            problems.add(f"spec.selector.matchLabels.{key}", f"{key!r} is not a valid label key")
+            problems.add(f"spec.selector.matchLabels.{key}", f"{bounded.shown(key)} is not a valid label key")
         elif not isinstance(value, str):
-            shown = str(value).lower() if isinstance(value, bool) else repr(value)
             problems.add(f"spec.selector.matchLabels.{key}",
-                         f"{shown} is not a string: quote label values")
+                         f"{bounded.shown(value)} is not a string: quote label values")
         elif not formats.LABEL_VALUE_RE.fullmatch(value):
             problems.add(f"spec.selector.matchLabels.{key}",
-                         f"{value!r} is not a valid label value")
+                         f"{bounded.shown(value)} is not a valid label value")
     return {str(k): str(v) for k, v in labels.items()}
 
 
@@ -258,11 +268,11 @@ def _walk_metadata(value: Any, problems: _Problems) -> dict[str, Any]:
         path = f"spec.proxy.proxyMetadata.{key}"
         if (not isinstance(key, str) or not formats.ENV_NAME_RE.fullmatch(key)
                 or len(key) > fields.MAX_STRING):
-            problems.add(path, f"{key!r} is not a valid environment variable name")
+            problems.add(path, f"{bounded.shown(key)} is not a valid environment variable name")
         elif key == fields.DNS_CAPTURE_KEY:
             problems.add(path, "set spec.proxy.dnsCapture instead")
         elif not isinstance(item, str):
-            problems.add(path, f"{item!r} must be a string (quote it)")
+            problems.add(path, f"{bounded.shown(item)} must be a string (quote it)")
         elif len(item) > formats.MAX_METADATA_VALUE:
             problems.add(path, f"is longer than {formats.MAX_METADATA_VALUE} characters")
         else:
@@ -294,7 +304,7 @@ def parse_target(doc: Mapping[str, Any], origin: Origin, default_namespace: str)
     grace = pod_spec.get("terminationGracePeriodSeconds") if isinstance(pod_spec, dict) else None
     if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int) or grace < 0):
         problems.add(_template_path(doc, "spec.terminationGracePeriodSeconds"),
-                     f"{grace!r} is not a whole number of seconds >= 0")
+                     f"{bounded.shown(grace)} is not a whole number of seconds >= 0")
         grace = None
     problems.raise_if_any()
     return Target(kind=str(doc.get("kind")), namespace=str(meta.get("namespace") or default_namespace),
