@@ -109,9 +109,24 @@ def load_inventory(paths: Sequence[str], recursive: bool, default_namespace: str
             add_document(inventory, origin, doc, default_namespace, istio_namespace, order)
         except InvalidInput as invalid:
             problems += invalid.problems
+    problems += duplicate_configs(inventory.configs)
     if problems:
         raise InvalidInput(problems)
     return inventory
+
+
+def duplicate_configs(configs: Sequence[model.SidecarProxyConfig]) -> list[tuple[Location, str]]:
+    """apply refuses two documents for one object; so does --local."""
+    seen: dict[tuple[str, str], Origin] = {}
+    problems = []
+    for config in configs:
+        key = (config.namespace, config.name)
+        if key in seen:
+            problems.append((config.origin.at(f"{model.KIND} {config.ref}"),
+                             f"{config.ref} is also in {seen[key].at().describe()}; keep one"))
+        else:
+            seen[key] = config.origin
+    return problems
 
 
 def add_document(inventory: Inventory, origin: Origin, doc: dict[str, Any],
