@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -66,6 +67,10 @@ class KubeCluster:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
                                  f"{proc.stderr}{proc.stdout}")
         return proc
+
+    def close(self) -> None:
+        """Remove the private working directory (token kubeconfigs, flattened config)."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def get_json(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)

@@ -30,12 +30,21 @@ The returned ``clusterlib.KubeCluster`` has:
 ServiceAccount already exists, so pods can be created); deleted afterwards without waiting
 (bound pods in it are force-deleted first). Requires ``kube_cluster``.
 
+``kube_node`` (function scope, on top of ``kube_cluster``) -- the real node of
+``scripts/testcluster up --node``: containerd + runc + CNI bridge + kubelet, registered as
+``meshcfg-node`` (pods set ``spec.nodeName``; there is no scheduler). Started on first
+use and then reused (0.3 s); stopped with the cluster. ``kube_node_module`` is the same
+for module-scoped fixtures. One node per machine: a session
+whose state dir does not own it waits. Returns a ``nodelib.KubeNode`` (images, pod
+helpers: see tests/nodelib.py). Needs root.
+
 ``clusterlib.poll(condition, timeout, what=...)`` waits for a condition instead of sleeping.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +57,7 @@ from clusterlib import (
     reachable,
     run_testcluster,
 )
+from nodelib import KubeNode
 
 
 def _uncaptured(config: pytest.Config) -> contextlib.AbstractContextManager[object]:
@@ -63,13 +73,17 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
         kubectl_bin = Path(run_testcluster("bin", "kubectl"))
     env_config = os.environ.get("KUBECONFIG", "")
     if env_config and reachable(env_config, kubectl_bin):
-        yield from_env_kubeconfig(env_config, kubectl_bin)
+        cluster = from_env_kubeconfig(env_config, kubectl_bin)
+        yield cluster
+        cluster.close()
         return
     with _uncaptured(pytestconfig):
         kubeconfig = Path(run_testcluster("up", "--hold", str(os.getpid())))
+    cluster = from_testcluster(kubeconfig, kubectl_bin)
     try:
-        yield from_testcluster(kubeconfig, kubectl_bin)
+        yield cluster
     finally:
+        cluster.close()
         run_testcluster("release", str(os.getpid()))
 
 
@@ -78,3 +92,23 @@ def test_namespace(kube_cluster: KubeCluster) -> Iterator[str]:
     name = kube_cluster.create_namespace()
     yield name
     kube_cluster.delete_namespace(name)
+
+
+def _start_node(cluster: KubeCluster, config: pytest.Config) -> KubeNode:
+    with _uncaptured(config):  # the first use builds kubelet, containerd, runc: minutes
+        kubeconfig = Path(run_testcluster("up", "--node", "--hold", str(os.getpid())))
+    if kubeconfig != cluster.kubeconfig:
+        pytest.fail("kube_node needs the cluster of scripts/testcluster (unset KUBECONFIG)")
+    info = json.loads((kubeconfig.parent / "node" / "info.json").read_text())
+    return KubeNode(cluster, info)
+
+
+@pytest.fixture
+def kube_node(kube_cluster: KubeCluster, pytestconfig: pytest.Config) -> KubeNode:
+    return _start_node(kube_cluster, pytestconfig)
+
+
+@pytest.fixture(scope="module")
+def kube_node_module(kube_cluster: KubeCluster, pytestconfig: pytest.Config) -> KubeNode:
+    """``kube_node`` for module-scoped fixtures (started once per module)."""
+    return _start_node(kube_cluster, pytestconfig)

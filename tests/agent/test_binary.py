@@ -115,7 +115,10 @@ def test_dockerfile_packs_what_build_agent_produces_where_render_expects_it() ->
     copies = [args.split() for op, args in instructions if op == "COPY"]
     build_agent = (ROOT / "scripts" / "build-agent").read_text()
     assert 'out="$root/dist"' in build_agent and "--script meshcfg-drain" in build_agent
-    assert copies == [["dist/meshcfg-drain", render.AGENT_IMAGE_BINARY]]
+    assert copies[-1] == ["dist/meshcfg-drain", render.AGENT_IMAGE_BINARY]
+    # PyInstaller's bootloader links libz.so.1, which distroless "base" lacks (exit 127)
+    assert [c[0] for c in copies[:-1]] == ["--from=zlib"]
+    assert copies[0][-1] == "/usr/lib/x86_64-linux-gnu/libz.so.1"
     assert ["USER", f"{render.PROXY_UID}:{render.PROXY_UID}"] in instructions
     assert ["ENTRYPOINT", f'["{render.AGENT_IMAGE_BINARY}"]'] in instructions
     installer = render.agent_installer("any")

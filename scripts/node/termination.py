@@ -1,0 +1,336 @@
+"""The termination harness's scenarios on the real node: the same arguments as
+scripts/termination-harness, the same report, but the pod is a real pod deleted through
+the API and stopped by the real kubelet (preStop, SIGTERM, grace, SIGKILL), with the
+harness's app and proxy stand-ins as its containers (Envoy cannot run here).
+
+Clients on the host stand for an ingress gateway (as in the harness): they connect to
+the pod IP's inbound port 15006 over the node's bridge. The "external" service of the
+outbound scenarios runs on the host at the bridge address. Containers append their JSON
+event lines (time.monotonic of the one kernel) to files in a hostPath directory, so the
+timeline outlives the pod.
+
+Extra arguments: --delete-grace N (kubectl delete --grace-period=N), --evict (the
+Eviction API instead of a delete), --agent-image (default: meshcfg/drain-agent:0.1.0,
+which must be imported: tests/nodelib.py does it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(ROOT))
+
+from harness.runner import NETSTAT_LOOP, Scenario  # noqa: E402
+from harness.runner import parse_args as harness_args  # noqa: E402
+
+from kubectl_meshcfg.model import Target  # noqa: E402
+from kubectl_meshcfg.render import (  # noqa: E402
+    AGENT_DIR,
+    AGENT_VOLUME,
+    DEFAULT_AGENT_IMAGE,
+    PROXY_UID,
+    agent_command,
+    agent_env,
+    agent_installer,
+)
+from node import config  # noqa: E402
+
+PY = "/usr/bin/python3"
+HOST_IMAGE = "meshcfg.local/host:1"
+APP_UID = 1000
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, argparse.Namespace]:
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--delete-grace", type=int, default=None)
+    extra.add_argument("--evict", action="store_true")
+    extra.add_argument("--agent-image", default=DEFAULT_AGENT_IMAGE)
+    extra.add_argument("--kubectl", required=True)
+    extra.add_argument("--kubeconfig", required=True)
+    mine, rest = extra.parse_known_args(argv)
+    return harness_args(rest), mine
+
+
+def logged(cmd: list[str], name: str) -> list[str]:
+    """Run cmd with stdout/stderr appended to /out/NAME.jsonl (what the pod's log would be)."""
+    quoted = " ".join("'" + c.replace("'", "'\\''") + "'" for c in cmd)
+    return ["/bin/sh", "-c", f"exec {quoted} >>/out/{name}.jsonl 2>&1"]
+
+
+class NodeScenario(Scenario):
+    """A harness Scenario whose pod is real: only the clients are reused."""
+
+    def __init__(self, args: argparse.Namespace, node: argparse.Namespace) -> None:
+        self.args, self.node = args, node
+        self.namespace = f"nt-{uuid.uuid4().hex[:10]}"
+        self.out = Path(tempfile.mkdtemp(prefix="meshcfg-node-term-"))
+        os.chmod(self.out, 0o1777)
+        # what Scenario's clients read: the pod IP
+        self.ns = argparse.Namespace(pod_ip="")  # type: ignore[assignment]
+        self.upstream: subprocess.Popen[bytes] | None = None
+        self.upstream_port = 0
+        self.late: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.connection_close = 0
+        self.deleted_at = self.deleted_wall = 0.0
+        self.gone_at: float | None = None
+
+    # ---- API --------------------------------------------------------------
+    def kubectl(self, *args: str, input: str | None = None,
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([self.node.kubectl, f"--kubeconfig={self.node.kubeconfig}", *args],
+                              input=input, capture_output=True, text=True, timeout=120)
+        if check and proc.returncode:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+        return proc
+
+    def pod(self) -> dict[str, Any] | None:
+        proc = self.kubectl("get", "pod", "p", "-n", self.namespace, "-o", "json",
+                            "--ignore-not-found", check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
+
+    def wait(self, what: str, cond: Any, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while not (value := cond()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}")
+            time.sleep(0.1)
+        return value
+
+    # ---- pod construction -------------------------------------------------
+    def spec(self) -> dict[str, Any]:
+        a = self.args
+        mounts = [{"name": "usr", "mountPath": "/usr", "readOnly": True},
+                  {"name": "repo", "mountPath": "/repo", "readOnly": True},
+                  {"name": "out", "mountPath": "/out"}]
+        env = [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}]
+        app = {"name": "app", "image": HOST_IMAGE, "imagePullPolicy": "Never",
+               "command": logged([PY, "/repo/scripts/harness/app.py", "--upstream",
+                                  f"{config.GATEWAY}:{self.upstream_port}",
+                                  "--shutdown-delay", str(a.app_shutdown_delay),
+                                  "--term-call", str(a.term_call),
+                                  "--outbound-pool", str(a.app_outbound_pool)], "app"),
+               "env": env, "volumeMounts": mounts,
+               "securityContext": {"runAsUser": APP_UID, "runAsGroup": APP_UID}}
+        proxy_cmd = [PY, "/repo/scripts/harness/proxy.py", "--role", "pilot-agent",
+                     "--python", PY, "--drain-seconds", str(a.drain_seconds),
+                     "--status-port", str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
+        if a.no_admin_stats:
+            proxy_cmd.append("--no-stats")
+        proxy: dict[str, Any] = {
+            "name": "istio-proxy", "image": HOST_IMAGE, "imagePullPolicy": "Never",
+            "command": logged(proxy_cmd, "proxy"),
+            "env": [*env, *agent_env(),
+                    {"name": "PROXY_CONFIG",
+                     "value": json.dumps({"terminationDrainDuration": f"{a.drain_seconds}s"})},
+                    {"name": "MESHCFG_DRAIN_MIN_DRAIN", "value": a.min_drain},
+                    {"name": "MESHCFG_DRAIN_POLL_INTERVAL", "value": a.poll_interval}],
+            "volumeMounts": [*mounts, {"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
+            "readinessProbe": {"tcpSocket": {"port": 15006}, "periodSeconds": 1},
+            "securityContext": {"runAsUser": PROXY_UID, "runAsGroup": PROXY_UID,
+                                "readOnlyRootFilesystem": True}}
+        hook = self.prestop()
+        if hook:
+            proxy["lifecycle"] = {"preStop": {"exec": {"command": hook}}}
+        init = [agent_installer(self.node.agent_image)]
+        containers = [app]
+        if a.native_sidecar:
+            init.append({**proxy, "restartPolicy": "Always"})
+        else:
+            containers.append(proxy)
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": self.namespace},
+                "spec": {"nodeName": config.NODE_NAME,
+                         "terminationGracePeriodSeconds": a.grace_seconds,
+                         "volumes": [{"name": "usr", "hostPath": {"path": "/usr"}},
+                                     {"name": "repo", "hostPath": {"path": str(ROOT)}},
+                                     {"name": "out", "hostPath": {"path": str(self.out)}},
+                                     {"name": AGENT_VOLUME, "emptyDir": {}}],
+                         "initContainers": init, "containers": containers}}
+
+    def prestop(self) -> list[str] | None:
+        a = self.args
+        if a.prestop == "none":
+            return None
+        if a.prestop == "netstat":
+            return ["/bin/sh", "-c", NETSTAT_LOOP]
+        target = Target("Pod", self.namespace, "p", {}, {}, grace_period=a.grace_seconds)
+        return agent_command({"lifecycle.terminationDrainDuration": f"{a.drain_seconds}s"},
+                             target, {"enabled": True})
+
+    def start(self) -> None:
+        with socket.socket() as s:  # scenarios run in parallel: one upstream port each
+            s.bind((config.GATEWAY, 0))
+            self.upstream_port = s.getsockname()[1]
+        self.upstream = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts/harness/app.py"), "--host", config.GATEWAY,
+             "--port", str(self.upstream_port), "--comm", "upstream"], stdout=subprocess.PIPE)
+        assert self.upstream.stdout is not None
+        if b"listening" not in self.upstream.stdout.readline():
+            raise RuntimeError("upstream service did not start")
+        self.kubectl("create", "namespace", self.namespace)
+        self.wait("the default ServiceAccount", lambda: self.kubectl(
+            "get", "sa", "default", "-n", self.namespace, check=False).returncode == 0, 60)
+        self.kubectl("apply", "-n", self.namespace, "-f",
+                     str(ROOT / "manifests/drain-agent-role.yaml"))
+        self.kubectl("apply", "-f", "-", input=json.dumps(self.spec()))
+        pod = self.wait("the pod to be ready", self.ready, 180)
+        self.ns.pod_ip = pod["status"]["podIP"]
+        if self.args.app_outbound_pool:
+            self.wait("the app's pool", lambda: self.events("app", event="pool_ready"), 30)
+
+    def ready(self) -> dict[str, Any] | None:
+        pod = self.pod()
+        conds = (pod or {}).get("status", {}).get("conditions", [])
+        return pod if any(c["type"] == "Ready" and c["status"] == "True" for c in conds) else None
+
+    def stop(self) -> None:
+        if self.upstream is not None:
+            self.upstream.kill()
+            self.upstream.wait()
+        self.kubectl("delete", "namespace", self.namespace, "--wait=false", check=False)
+        shutil.rmtree(self.out, ignore_errors=True)
+
+    # ---- the deletion -----------------------------------------------------
+    def delete(self) -> None:
+        self.deleted_at, self.deleted_wall = time.monotonic(), time.time()
+        if self.node.evict:
+            body = {"apiVersion": "policy/v1", "kind": "Eviction",
+                    "metadata": {"name": "p", "namespace": self.namespace}}
+            self.kubectl("create", "--raw",
+                         f"/api/v1/namespaces/{self.namespace}/pods/p/eviction", "-f", "-",
+                         input=json.dumps(body))
+        else:
+            grace = [] if self.node.delete_grace is None else [
+                f"--grace-period={self.node.delete_grace}"]
+            self.kubectl("delete", "pod", "p", "-n", self.namespace, "--wait=false", *grace)
+        self.wait("the pod to go away", lambda: self.pod() is None, self.args.grace_seconds + 60)
+        self.gone_at = time.monotonic() - self.deleted_at
+
+    def events(self, container: str, **match: Any) -> list[dict[str, Any]]:
+        """JSON lines of container "app" or "proxy" (the agent writes into the latter)."""
+        path = self.out / f"{container}.jsonl"
+        found = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if all(rec.get(k) == v for k, v in match.items()):
+                found.append(rec)
+        return found
+
+    async def run(self) -> dict[str, Any]:
+        a = self.args
+        loop = asyncio.get_running_loop()
+        idle = [await self.idle_client() for _ in range(a.idle_clients)]
+        path = f"/{'call-out' if a.outbound else 'delay'}/{a.request_seconds:g}"
+        tasks = [asyncio.create_task(self.one_request(path)) for _ in range(a.requests)]
+        if a.requests:
+            await loop.run_in_executor(None, lambda: self.wait(
+                "the requests to reach the app",
+                lambda: any(r.get("path") == path and r.get("active", 0) >= a.requests
+                            for r in self.events("app", event="request_started")),
+                60 + a.requests / 20))
+        stopping = loop.run_in_executor(None, self.delete)
+        late: list[asyncio.Task[str]] = []
+        if a.late_requests:
+            # timed from kubelet's stop call (the app's SIGTERM), as in the harness where
+            # deletion and stop coincide; here the stop lags the deletion by 0.2-1.8 s
+            await loop.run_in_executor(None, lambda: self.wait(
+                "the app's SIGTERM", lambda: self.events("app", event="sigterm"), 60))
+            await asyncio.sleep(a.late_after)
+            self.connection_close = 0
+            late = [asyncio.create_task(self.one_request("/delay/0.2"))
+                    for _ in range(a.late_requests)]
+        done: set[asyncio.Task[str]] = set()
+        if tasks or late:
+            done, pending = await asyncio.wait(tasks + late, timeout=a.grace_seconds + 20)
+            for t in pending:
+                t.cancel()
+        await stopping
+        self.late = Counter(t.result() if t in done else "timeout" for t in late)
+        statuses = Counter(t.result() if t in done else "timeout" for t in tasks)
+        for _, w in idle:
+            w.close()
+        return self.node_report(statuses)
+
+    def at(self, rec: dict[str, Any] | None) -> float | None:
+        """Seconds from the deletion: stand-ins log time.monotonic ("t"), the agent logs
+        wall-clock time ("time", milliseconds)."""
+        if rec is None:
+            return None
+        if "t" in rec:
+            return round(float(rec["t"]) - self.deleted_at, 2)
+        stamp = datetime.fromisoformat(str(rec["time"]).replace("Z", "+00:00")).timestamp()
+        return round(stamp - self.deleted_wall, 2)
+
+    def node_report(self, statuses: Counter[str]) -> dict[str, Any]:
+        a = self.args
+        agent = next((r for r in reversed(self.events("proxy"))
+                      if r.get("msg") in ("drain_completed", "drain_timed_out")), None)
+        agent_start = next((r for r in self.events("proxy") if "msg" in r and "time" in r), None)
+        first = {k: (v[0] if v else None) for k, v in {
+            "app_sigterm": self.events("app", event="sigterm"),
+            "app_exit": self.events("app", event="exit"),
+            "proxy_sigterm": self.events("proxy", who="pilot-agent", event="sigterm"),
+            "proxy_exit": self.events("proxy", who="pilot-agent", event="exit"),
+            "envoy_killed": self.events("proxy", who="pilot-agent", event="envoy_killed"),
+        }.items()}
+        reasons = [e["reason"] for e in json.loads(self.kubectl(
+            "get", "events", "-n", self.namespace, "-o", "json").stdout)["items"]]
+        return {
+            "name": a.name, "prestop": a.prestop, "request_seconds": a.request_seconds,
+            "drain_seconds": a.drain_seconds, "grace_seconds": a.grace_seconds,
+            "delete_grace": self.node.delete_grace, "evict": self.node.evict,
+            "native_sidecar": a.native_sidecar,
+            "sent": a.requests, "succeeded": statuses.get("200", 0),
+            "failed": a.requests - statuses.get("200", 0), "statuses": dict(statuses),
+            "connection_errors": dict(self.errors),
+            "late_sent": a.late_requests, "late_succeeded": self.late.get("200", 0),
+            "prestop_exit": agent.get("exitCode") if agent else None,
+            "prestop_started_at": self.at(agent_start),
+            "prestop_finished_at": self.at(agent),
+            "app_sigterm_at": self.at(first["app_sigterm"]),
+            "app_exited_at": self.at(first["app_exit"]),
+            "proxy_sigterm_at": self.at(first["proxy_sigterm"]),
+            "proxy_exited_at": self.at(first["proxy_exit"]),
+            "proxy_killed": first["proxy_exit"] is None,
+            "envoy_killed_by_pilot_agent": first["envoy_killed"] is not None,
+            "pod_gone_at": round(self.gone_at, 2) if self.gone_at is not None else None,
+            "agent": agent, "event_reasons": sorted(set(reasons)),
+            "failed_prestop_hook": "FailedPreStopHook" in reasons,
+        }
+
+
+def main(argv: list[str]) -> int:
+    args, node = parse_args(argv)
+    sc = NodeScenario(args, node)
+    try:
+        sc.start()
+        result = asyncio.run(sc.run())
+    finally:
+        sc.stop()
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

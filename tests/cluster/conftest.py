@@ -1,0 +1,21 @@
+"""Fixtures of the node tests: the one-file meshcfg-drain, built once per session."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clusterlib import ROOT
+
+
+@pytest.fixture(scope="session")
+def agent_binary() -> Iterator[Path]:
+    out = Path(tempfile.mkdtemp(prefix="meshcfg-drain-node-"))
+    subprocess.run([str(ROOT / "scripts" / "build-agent"), "--out", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    yield out / "meshcfg-drain"
+    shutil.rmtree(out, ignore_errors=True)
