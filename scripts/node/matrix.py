@@ -24,17 +24,19 @@ sys.path.insert(0, str(ROOT / "tests" / "harness"))
 
 from harness_scenarios import SCENARIOS  # type: ignore[import-not-found]  # noqa: E402
 
-LONG = ["--request-seconds", "4", "--drain-seconds", "1"]
+# 6 s requests: kubelet's stop call lags the API's deletion by up to ~2 s under load, and
+# without the agent the request must still be cut (lag + D < S)
+LONG = ["--request-seconds", "6", "--drain-seconds", "1"]
 NODE_SCENARIOS: dict[str, dict[str, Any]] = {
-    # kubectl delete --grace-period=8 on a pod whose spec says 30: kubelet's timer is 8 s,
+    # kubectl delete --grace-period=10 on a pod whose spec says 30: kubelet's timer is 10 s,
     # and so is the agent's deadline (deletionGracePeriodSeconds from the API)
     "agent-delete-grace": {"args": ["--prestop", "agent", *LONG, "--grace-seconds", "30",
-                                    "--delete-grace", "8"]},
+                                    "--delete-grace", "10"]},
     "none-delete-grace": {"args": ["--prestop", "none", *LONG, "--grace-seconds", "30",
-                                   "--delete-grace", "8"]},
+                                   "--delete-grace", "10"]},
     # the Eviction API (kubectl drain): the pod's own grace period
-    "agent-evict": {"args": ["--prestop", "agent", *LONG, "--grace-seconds", "8", "--evict"]},
-    "none-evict": {"args": ["--prestop", "none", *LONG, "--grace-seconds", "8", "--evict"]},
+    "agent-evict": {"args": ["--prestop", "agent", *LONG, "--grace-seconds", "10", "--evict"]},
+    "none-evict": {"args": ["--prestop", "none", *LONG, "--grace-seconds", "10", "--evict"]},
 }
 
 

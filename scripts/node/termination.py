@@ -68,10 +68,25 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, argparse.Namespace]
     return harness_args(rest), mine
 
 
-def logged(cmd: list[str], name: str) -> list[str]:
+def quote(cmd: list[str]) -> str:
+    return " ".join("'" + c.replace("'", "'\\''") + "'" for c in cmd)
+
+
+def logged(cmd: list[str], name: str, before: str = "") -> list[str]:
     """Run cmd with stdout/stderr appended to /out/NAME.jsonl (what the pod's log would be)."""
-    quoted = " ".join("'" + c.replace("'", "'\\''") + "'" for c in cmd)
-    return ["/bin/sh", "-c", f"exec {quoted} >>/out/{name}.jsonl 2>&1"]
+    return ["/bin/sh", "-c", f"{before}exec {quote(cmd)} >>/out/{name}.jsonl 2>&1"]
+
+
+PROXY_BIN = {"name": "proxy-bin", "emptyDir": {}}
+PROXY_BIN_MOUNT = {"name": "proxy-bin", "mountPath": "/proxy-bin"}
+
+
+def proxy_command(args: list[str]) -> list[str]:
+    """The harness's proxy stand-in as the container's PID 1, its processes' argv[0] being
+    links named pilot-agent and envoy (what netstat -p and the agent see), as in the harness."""
+    links = "".join(f"ln -sf {PY} /proxy-bin/{n}; " for n in ("pilot-agent", "envoy"))
+    return logged(["/proxy-bin/pilot-agent", "/repo/scripts/harness/proxy.py", "--role",
+                   "pilot-agent", "--envoy", "/proxy-bin/envoy", *args], "proxy", links)
 
 
 class NodeScenario(Scenario):
@@ -129,20 +144,20 @@ class NodeScenario(Scenario):
                                   "--outbound-pool", str(a.app_outbound_pool)], "app"),
                "env": env, "volumeMounts": mounts,
                "securityContext": {"runAsUser": APP_UID, "runAsGroup": APP_UID}}
-        proxy_cmd = [PY, "/repo/scripts/harness/proxy.py", "--role", "pilot-agent",
-                     "--python", PY, "--drain-seconds", str(a.drain_seconds),
-                     "--status-port", str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
+        proxy_args = ["--drain-seconds", str(a.drain_seconds), "--status-port",
+                      str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
         if a.no_admin_stats:
-            proxy_cmd.append("--no-stats")
+            proxy_args.append("--no-stats")
         proxy: dict[str, Any] = {
             "name": "istio-proxy", "image": HOST_IMAGE, "imagePullPolicy": "Never",
-            "command": logged(proxy_cmd, "proxy"),
+            "command": proxy_command(proxy_args),
             "env": [*env, *agent_env(),
                     {"name": "PROXY_CONFIG",
                      "value": json.dumps({"terminationDrainDuration": f"{a.drain_seconds}s"})},
                     {"name": "MESHCFG_DRAIN_MIN_DRAIN", "value": a.min_drain},
                     {"name": "MESHCFG_DRAIN_POLL_INTERVAL", "value": a.poll_interval}],
-            "volumeMounts": [*mounts, {"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
+            "volumeMounts": [*mounts, PROXY_BIN_MOUNT,
+                             {"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
             "readinessProbe": {"tcpSocket": {"port": 15006}, "periodSeconds": 1},
             "securityContext": {"runAsUser": PROXY_UID, "runAsGroup": PROXY_UID,
                                 "readOnlyRootFilesystem": True}}
@@ -162,7 +177,7 @@ class NodeScenario(Scenario):
                          "volumes": [{"name": "usr", "hostPath": {"path": "/usr"}},
                                      {"name": "repo", "hostPath": {"path": str(ROOT)}},
                                      {"name": "out", "hostPath": {"path": str(self.out)}},
-                                     {"name": AGENT_VOLUME, "emptyDir": {}}],
+                                     {"name": AGENT_VOLUME, "emptyDir": {}}, PROXY_BIN],
                          "initContainers": init, "containers": containers}}
 
     def prestop(self) -> list[str] | None:

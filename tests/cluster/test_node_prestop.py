@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from clusterlib import ROOT, KubeCluster, poll
+from node.termination import PROXY_BIN, PROXY_BIN_MOUNT, proxy_command
 from nodelib import HOST_MOUNTS, KubeNode, host_usr_volume, repo_volume
 
 from kubectl_meshcfg.model import Target
@@ -70,7 +71,7 @@ def drain_pod(name: str, namespace: str, node: KubeNode, out: Path, agent_image:
             "nodeName": node.name, "terminationGracePeriodSeconds": grace,
             "volumes": [host_usr_volume(), repo_volume(),
                         {"name": "out", "hostPath": {"path": str(out), "type": "Directory"}},
-                        {"name": AGENT_VOLUME, "emptyDir": {}}],
+                        {"name": AGENT_VOLUME, "emptyDir": {}}, PROXY_BIN],
             "initContainers": [agent_installer(agent_image)],
             "containers": [
                 {"name": "app", "image": image, "imagePullPolicy": "Never",
@@ -78,11 +79,10 @@ def drain_pod(name: str, namespace: str, node: KubeNode, out: Path, agent_image:
                  "env": env, "volumeMounts": mounts,
                  "securityContext": {"runAsUser": 1000, "runAsGroup": 1000}},
                 {"name": "istio-proxy", "image": image, "imagePullPolicy": "Never",
-                 "command": logged([PY, "/repo/scripts/harness/proxy.py", "--role",
-                                    "pilot-agent", "--app-port", "8080", "--python", PY,
-                                    "--drain-seconds", drain.rstrip("s")], "proxy"),
+                 "command": proxy_command(["--drain-seconds", drain.rstrip("s")]),
                  "env": [*env, *agent_env()],
-                 "volumeMounts": [*mounts, {"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
+                 "volumeMounts": [*mounts, PROXY_BIN_MOUNT,
+                                  {"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
                  "lifecycle": {"preStop": {"exec": {"command": command}}},
                  "readinessProbe": {"tcpSocket": {"port": 15006}, "periodSeconds": 1},
                  "securityContext": {"runAsUser": PROXY_UID, "runAsGroup": PROXY_UID,

@@ -68,7 +68,7 @@ def test_without_the_agent_the_request_in_flight_is_lost(
 def test_delete_grace_period_is_the_agents_deadline(results: dict[str, dict[str, Any]]) -> None:
     agent = get(results, "agent-delete-grace")["agent"]
     assert agent["deadlineSource"] == "deletionGracePeriodSeconds", agent
-    assert "8s" in agent["deadline"], agent
+    assert "10s" in agent["deadline"], agent
 
 
 def test_a_request_longer_than_the_budget_ends_the_hook_in_time(
@@ -82,8 +82,9 @@ def test_a_request_longer_than_the_budget_ends_the_hook_in_time(
 
 def test_grace_shorter_than_drain_returns_at_once(results: dict[str, dict[str, Any]]) -> None:
     r = get(results, "agent-grace-shorter-than-drain")
-    # no budget (D + 2 s reserve > G): the agent gives up at once, never waits for the request
-    assert r["agent"]["outcome"] == "deadline reached" and r["agent"]["polls"] <= 2, r
+    # no budget (D + 2 s reserve > G): the agent returns after one look, whatever is open
+    # (the 2 s request may have ended already when the hook starts late under load)
+    assert r["agent"]["polls"] <= 2, r
     # pilot-agent's drain (5 s) outlasts the grace period (3 s): kubelet SIGKILLs the proxy
     assert r["proxy_killed"], r
 
