@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 from harness.runner import NETSTAT_LOOP, Scenario  # noqa: E402
 from harness.runner import parse_args as harness_args  # noqa: E402
 
-from kubectl_meshcfg.model import Target  # noqa: E402
-from kubectl_meshcfg.render import (  # noqa: E402
+from kubectl_meshcfg.core.model import Target  # noqa: E402
+from kubectl_meshcfg.core.render import (  # noqa: E402
     AGENT_DIR,
     AGENT_VOLUME,
     DEFAULT_AGENT_IMAGE,

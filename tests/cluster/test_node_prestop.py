@@ -1,7 +1,7 @@
 """meshcfg-drain as the real preStop hook, run by a real kubelet on the test node.
 
 The pods are what `render` makes of `lifecycle.drainAgent` (installer init container,
-emptyDir, preStop command, downward-API env: taken from kubectl_meshcfg.render itself),
+emptyDir, preStop command, downward-API env: taken from kubectl_meshcfg.core.render itself),
 around the harness's app and proxy stand-ins (Envoy cannot run here). Containers write
 their JSON event lines (time.monotonic, the host's clock) into a hostPath directory, so
 the timeline survives the pod.
@@ -25,8 +25,8 @@ from clusterlib import ROOT, KubeCluster, poll
 from node.termination import PROXY_BIN, PROXY_BIN_MOUNT, proxy_command
 from nodelib import HOST_MOUNTS, KubeNode, host_usr_volume, repo_volume
 
-from kubectl_meshcfg.model import Target
-from kubectl_meshcfg.render import (
+from kubectl_meshcfg.core.model import Target
+from kubectl_meshcfg.core.render import (
     AGENT_DIR,
     AGENT_VOLUME,
     PROXY_UID,
