@@ -14,7 +14,7 @@ from ..core import model
 from ..core.errors import InvalidInput, Location
 from ..core.model import Origin, SidecarProxyConfig
 from ..kube import writes
-from .loader import expand_paths, read_documents
+from .loader import expand_paths, read_documents, untrusted_configs
 from .scope import Scope, current_namespace
 
 RESOURCE_NAME = f"sidecarproxyconfig.{model.API_GROUP}"
@@ -30,7 +30,8 @@ class ConfigDocument:
 
 
 def read_configs(paths: Sequence[str], recursive: bool, default_namespace: str,
-                 explicit_namespace: str | None) -> tuple[list[ConfigDocument], list[str]]:
+                 explicit_namespace: str | None, root_namespace: str = model.DEFAULT_ISTIO_NAMESPACE
+                 ) -> tuple[list[ConfigDocument], list[str]]:
     """Every SidecarProxyConfig must be valid; one bad document fails them all, with one
     line per problem (file, document, object, field). Documents of other kinds (the
     Deployments next to them) are skipped, and listed as the second result."""
@@ -64,6 +65,7 @@ def read_configs(paths: Sequence[str], recursive: bool, default_namespace: str,
             continue
         seen[key] = origin
         planned.append(ConfigDocument(config, doc, origin))
+    problems += untrusted_configs([item.config for item in planned], root_namespace)
     if problems:
         raise InvalidInput(problems)
     if not planned:
@@ -107,7 +109,7 @@ def apply(scope: Scope, options: ApplyOptions, skipped: Report, applied: Report)
     `applied` hears of each object as it is written (or validated, in a dry run)."""
     default_ns = current_namespace(scope, offline_ok=options.dry_run == "client")
     planned, notes = read_configs(options.filenames, options.recursive, default_ns,
-                                  scope.namespace)
+                                  scope.namespace, scope.root_namespace or scope.istio_namespace)
     for note in notes:
         skipped(note)
     if options.dry_run != "client":

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ..core import bounded, kinds, kubeyaml, model
+from ..core import bounded, kinds, kubeyaml, model, trust
 from ..core.errors import InvalidInput, Location, MeshcfgError
 from ..core.inventory import Inventory
 from ..core.model import Origin
@@ -100,7 +100,7 @@ def _expand_list(origin: Origin, doc: dict[str, Any]) -> Iterator[Document]:
 
 
 def load_inventory(paths: Sequence[str], recursive: bool, default_namespace: str,
-                   istio_namespace: str) -> Inventory:
+                   istio_namespace: str, root_namespace: str | None = None) -> Inventory:
     """Parse and validate every document; any invalid one fails the whole load."""
     inventory = Inventory()
     problems: list[tuple[Location, str]] = []
@@ -110,9 +110,20 @@ def load_inventory(paths: Sequence[str], recursive: bool, default_namespace: str
         except InvalidInput as invalid:
             problems += invalid.problems
     problems += duplicate_configs(inventory.configs)
+    root = root_namespace or (inventory.mesh.root_namespace if inventory.mesh else istio_namespace)
+    problems += untrusted_configs(inventory.configs, root)
     if problems:
         raise InvalidInput(problems)
     return inventory
+
+
+def untrusted_configs(configs: Sequence[model.SidecarProxyConfig], root_namespace: str
+                      ) -> list[tuple[Location, str]]:
+    """Code-bearing fields outside the mesh root namespace (core/trust.py)."""
+    return [(config.origin.at(f"{model.KIND} {config.ref}", field), reason)
+            for config in configs
+            for field, reason in trust.check_config(config.namespace, config.values,
+                                                    root_namespace)]
 
 
 def duplicate_configs(configs: Sequence[model.SidecarProxyConfig]) -> list[tuple[Location, str]]:

@@ -81,7 +81,7 @@ def load(scope: Scope, query: TargetQuery | None = None) -> Inventory:
         from .loader import load_inventory  # noqa: PLC0415
 
         return load_inventory(scope.filenames, scope.recursive, scope.default_namespace(),
-                              scope.istio_namespace)
+                              scope.istio_namespace, scope.root_namespace)
     return load_live(scope, query)
 
 

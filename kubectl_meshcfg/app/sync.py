@@ -59,7 +59,8 @@ def sync(scope: Scope, options: SyncOptions) -> SyncReport:
     planned, skipped = plan(inventory, resolver,
                             options.agent_image or rendering.DEFAULT_AGENT_IMAGE)
     outcomes = execute(scope.api, planned, options)
-    return SyncReport(outcomes, skipped, sum(1 for p in planned if not p.changed))
+    return SyncReport(outcomes, skipped,
+                      sum(1 for p in planned if not p.changed and not p.refused))
 
 
 def execute(api: Api, planned: list[WorkloadPlan], options: SyncOptions) -> list[Outcome]:
@@ -67,6 +68,9 @@ def execute(api: Api, planned: list[WorkloadPlan], options: SyncOptions) -> list
     still go ahead."""
     outcomes = []
     for item in planned:
+        if item.refused:
+            outcomes.append(Outcome(item, "refused: " + "; ".join(item.refused)))
+            continue
         if not item.changed:
             continue
         try:

@@ -21,6 +21,7 @@ def _dry_suffix(dry_run: str) -> str:
               help="File, directory or - (stdin) with SidecarProxyConfigs; repeatable.")
 @click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories.")
 @cluster_options
+@mesh_options
 @click.option("--dry-run", type=DRY_RUN, default="none", show_default=True,
               help="client: validate only, no request; server: the API server validates "
                    "and persists nothing.")
@@ -29,13 +30,16 @@ def _dry_suffix(dry_run: str) -> str:
 @click.option("--force-conflicts", is_flag=True,
               help="Take over fields owned by other field managers.")
 def apply(filenames: tuple[str, ...], recursive: bool, kubeconfig: str | None,
-          context: str | None, namespace: str | None, dry_run: str, field_manager: str,
+          context: str | None, namespace: str | None, istio_namespace: str,
+          root_namespace: str | None, dry_run: str, field_manager: str,
           force_conflicts: bool) -> None:
     """Validate every SidecarProxyConfig in the files, then server-side apply them.
 
     Nothing is written if any document is invalid: every document is checked locally, then
-    by the API server with a dry run, before the first real write."""
-    scope = Scope(kubeconfig, context, namespace)
+    by the API server with a dry run, before the first real write. Hooks that run code and
+    the drain agent's image are refused outside the mesh root namespace (docs/security.md)."""
+    scope = Scope(kubeconfig, context, namespace, istio_namespace=istio_namespace,
+                  root_namespace=root_namespace)
     options = applying.ApplyOptions(filenames, recursive, dry_run, field_manager, force_conflicts)
     applying.apply(scope, options, skipped=lambda note: click.echo(note, err=True),
                    applied=lambda name: click.echo(f"{name} serverside-applied"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import kinds
+from . import kinds, trust
 from . import render as rendering
 from .formats import parse_quantity
 from .inventory import Inventory, top_level
@@ -23,6 +23,7 @@ class WorkloadPlan:
     rendered: rendering.Rendered
     changes: list[Change] = field(default_factory=list)
     current_hash: str | None = None
+    refused: list[str] = field(default_factory=list)    # core/trust.py: why not to write it
 
     @property
     def changed(self) -> bool:
@@ -40,10 +41,12 @@ def plan(inventory: Inventory, resolver: Resolver, agent_image: str
         if not kind.syncable:
             skipped.append((target, kind.why_not_synced))
             continue
-        rendered = rendering.render(target, resolver.resolve(target), agent_image)
+        effective = resolver.resolve(target)
+        rendered = rendering.render(target, effective, agent_image)
         after = rendering.merge_apply(target.raw, rendered.apply_config)
         planned.append(WorkloadPlan(target, rendered, template_changes(target.raw, after),
-                                    target.annotations.get(rendering.CONFIG_HASH)))
+                                    target.annotations.get(rendering.CONFIG_HASH),
+                                    trust.untrusted_sources(effective, resolver.root_namespace)))
     return planned, skipped
 
 

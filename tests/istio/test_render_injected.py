@@ -117,9 +117,10 @@ def test_log_levels_become_proxy_args(
 
 def test_lifecycle_hooks_land_on_istio_proxy(
         tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any) -> None:
+    # exec hooks may only come from the mesh root namespace (docs/security.md)
     config = spc("hooks", {"lifecycle": {
         "postStart": {"exec": {"command": ["/bin/sh", "-c", "echo started"]}},
-        "preStop": {"exec": {"command": ["/bin/sleep", "10"]}}}})
+        "preStop": {"exec": {"command": ["/bin/sleep", "10"]}}}}, namespace="istio-system")
     hooks = inj.lifecycle(inj.proxy_container(render_and_inject(
         tmp_path, istio_injector, [config, make_deployment()])))
     assert hooks["postStart"] == {"exec": {"command": ["/bin/sh", "-c", "echo started"]}}
