@@ -321,9 +321,14 @@ def _template_path(doc: Mapping[str, Any], path: str) -> str:
 def _string_map(value: Any, what: str, doc: Mapping[str, Any], problems: _Problems) -> dict[str, str]:
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+    if not isinstance(value, dict):
         problems.add(_template_path(doc, f"metadata.{what}"), "must be a map of strings")
         return {}
+    for key, item in value.items():
+        if not isinstance(item, str):
+            problems.add(_template_path(doc, f"metadata.{what}.{key}"),
+                         f"{bounded.shown(item)} is not a string: quote {what[:-1]} values")
+            return {}
     return {str(k): v for k, v in value.items()}
 
 

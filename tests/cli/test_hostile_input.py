@@ -188,3 +188,15 @@ def test_a_boolean_name_is_not_spelled_the_python_way(tmp_path: Path) -> None:
     assert code == 1
     assert "adv/false" in line and "False" not in line
     assert "metadata.name: false is not a valid object name (you wrote n, " in line
+
+
+def test_a_yaml11_label_value_on_a_workload_names_the_label(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: adv}\n"
+                    "spec:\n  template:\n    metadata:\n      labels: {canary: on}\n")
+    code, _, err = run("explain", "--local", "-f", str(path))
+    line = one_line(err)
+    assert code == 1
+    assert line.endswith("Deployment adv/d: spec.template.metadata.labels.canary: true is not a "
+                         "string: quote label values (you wrote on, which kubectl reads as the "
+                         'boolean true; quote it, "on", to mean the word)')

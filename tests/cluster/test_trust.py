@@ -6,14 +6,17 @@ mesh root namespace; sync refuses what slipped in before the policy existed."""
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from clusterlib import KubeCluster, poll
 
 from kubectl_meshcfg.core import trust
+from kubectl_meshcfg.core.model import Origin, parse_config
 
 from .livelib import Meshcfg, crd, deployment, kubectl_apply, mesh_ns, meshcfg, spc, write
 from .test_live_access import token_kubeconfig
@@ -38,8 +41,6 @@ def test_crd_validation_rules_cannot_see_the_namespace(kube_cluster: KubeCluster
                         "openAPIV3Schema": {"type": "object", "x-kubernetes-validations": [
                             {"rule": "self.metadata.namespace == 'istio-system'"}],
                             "properties": {"spec": {"type": "object"}}}}}]}}
-    import yaml  # noqa: PLC0415
-
     refused = kube_cluster.kubectl("apply", "--dry-run=server", "-f", "-",
                                    input=yaml.safe_dump(crd), check=False)
     assert refused.returncode != 0
@@ -59,8 +60,6 @@ def install_policy(cluster: KubeCluster, root: str, confined_to: list[str]) -> N
 
 
 def admission_denies(cluster: KubeCluster, doc: dict[str, Any]) -> bool:
-    import yaml  # noqa: PLC0415
-
     proc = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(doc),
                            check=False)
     return proc.returncode != 0 and "meshcfg-trust" in proc.stderr
@@ -143,3 +142,46 @@ def test_sync_refuses_code_from_an_object_that_predates_the_policy(
     assert synced.out.rstrip().endswith("0 synced, 0 unchanged, 1 failed, 0 skipped")
     _, images = proxy_and_init(kube_cluster, ns, "web")
     assert EVIL_IMAGE not in images
+
+
+HANDLERS: list[dict[str, Any] | None] = [
+    None, {"exec": {"command": ["/bin/true"]}}, {"httpGet": {"port": 8080, "path": "/drain"}},
+    {"tcpSocket": {"port": 15000}}, {"sleep": {"seconds": 2}}]
+AGENTS: list[dict[str, Any] | None] = [
+    None, {"enabled": True, "minDrainDuration": "2s"}, {"enabled": True, "image": "r.example/d:1"}]
+
+
+def lifecycles() -> list[dict[str, Any]]:
+    """Every combination of hooks and agent the CRD accepts."""
+    found = []
+    for post_start in HANDLERS:
+        for pre_stop in HANDLERS:
+            for agent in AGENTS:
+                if pre_stop is not None and agent is not None:
+                    continue            # mutually exclusive (a CRD rule)
+                parts = {"postStart": post_start, "preStop": pre_stop, "drainAgent": agent}
+                found.append({k: v for k, v in parts.items() if v is not None})
+    return found
+
+
+def test_the_admission_policy_and_trust_py_agree_on_every_combination(
+        kube_cluster: KubeCluster, crd: None, test_namespace: str, mesh_ns: str) -> None:
+    ns = test_namespace
+    install_policy(kube_cluster, mesh_ns, [ns, mesh_ns])
+    try:
+        poll(lambda: admission_denies(kube_cluster, spc("probe", ns, EVIL)), timeout=60,
+             what="the admission policy to be in force")
+        docs = [spc(f"c-{i}", ns, {"lifecycle": lc}) for i, lc in enumerate(lifecycles())]
+        expected = {doc["metadata"]["name"] for doc in docs
+                    if trust.check_config(ns, parse_config(doc, Origin("t"), ns).values, mesh_ns)}
+        proc = kube_cluster.kubectl("apply", "--dry-run=server", "-f", "-",
+                                    input=yaml.safe_dump_all(docs), check=False)
+        denied = set(re.findall(r'"(c-\d+)" is forbidden: ValidatingAdmissionPolicy', proc.stderr))
+        assert 10 < len(expected) < len(docs)
+        assert denied == expected, proc.stderr
+        # the root namespace may set all of them
+        root_docs = [spc(f"c-{i}", mesh_ns, {"lifecycle": lc}) for i, lc in enumerate(lifecycles())]
+        kube_cluster.kubectl("apply", "--dry-run=server", "-f", "-",
+                             input=yaml.safe_dump_all(root_docs))
+    finally:
+        remove_policy(kube_cluster, mesh_ns)

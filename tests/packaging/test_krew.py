@@ -64,6 +64,7 @@ def test_caveats_install_the_crd_and_name_the_shipped_rbac() -> None:
     caveats = manifest()["spec"]["caveats"]
     store = f"${{KREW_ROOT:-$HOME/.krew}}/store/meshcfg/{VERSION}/manifests"
     assert f'kubectl apply -f "{store}/crds/"' in caveats
+    assert f'"{store}/policy/"' in caveats
     assert f'"{store}/rbac/"' in caveats
     roles = rbac_names()
     assert roles == {"meshcfg-readonly", "meshcfg-editor"}
@@ -102,7 +103,7 @@ def test_archive_unpacks_to_the_named_binary(release: Release, plugin_binary: Pa
             if member.isfile() and name != p["bin"]:
                 assert tar.extractfile(member).read() == (ROOT / name).read_bytes(), name  # type: ignore[union-attr]
     shipped = {n for n in members if n.endswith(".yaml")}
-    assert shipped == {str(q.relative_to(ROOT)) for sub in ("crds", "rbac")
+    assert shipped == {str(q.relative_to(ROOT)) for sub in ("crds", "policy", "rbac")
                        for q in (ROOT / "manifests" / sub).glob("*.yaml")}
     assert "LICENSE" in members and "Apache License" in (ROOT / "LICENSE").read_text()[:200]
 
