@@ -6,8 +6,9 @@ containers of a pod in parallel, each on its own timer from the same instant:
   * preStop: run the hook, waiting for it at most G seconds (it is not stopped then);
     grace = G - (whole seconds the hook took); if grace < 2 then grace = 2 (the
     minimum shutdown window); SIGTERM; SIGKILL after grace.
-Native sidecar mode: the proxy's turn (preStop, SIGTERM) starts only once the
-application container has exited, with what is left of G.
+Native sidecar mode (as a real kubelet does it): the proxy's preStop starts at once, in
+parallel with the application's shutdown; only its SIGTERM waits for its turn, once the
+application container has exited, with what is left of G (at least 2 s).
 """
 
 from __future__ import annotations
@@ -113,9 +114,12 @@ class Kubelet:
         if c._hook is not None and c._hook.poll() is None:
             _killpg(c._hook.pid, signal.SIGKILL)
             c._hook.wait()
-        c.exited_at = self.rel()
+        with c.cond:
+            c.exited_at = self.rel()
+            c.cond.notify_all()
 
-    def stop_container(self, c: Container, grace: int, started: float) -> None:
+    def stop_container(self, c: Container, grace: int, started: float,
+                       turn: Callable[[], None] | None = None) -> None:
         if c.prestop is not None and grace > 0:
             hook = c._hook = c.prestop()
             reader = threading.Thread(target=self._read_hook, args=(c, hook), daemon=True)
@@ -129,6 +133,9 @@ class Kubelet:
             took = time.monotonic() - started
             c.prestop_seconds = round(took, 3)
             grace = grace - int(took)
+        if turn is not None:  # a native sidecar: SIGTERM after the main containers
+            turn()
+            grace = self.grace - int(time.monotonic() - started)
         if grace < MIN_GRACE:
             grace = MIN_GRACE
         c.grace_after_hook = grace
@@ -152,15 +159,14 @@ class Kubelet:
         def app_side() -> None:
             self.stop_container(app, self.grace, self.t0)
 
+        def app_gone() -> None:
+            self._wait_exit(app, self.t0 + self.grace + MIN_GRACE)
+            with app.cond:
+                app.cond.wait_for(lambda: app.exited_at is not None,
+                                  max(0.0, self.t0 + self.grace + 5 - time.monotonic()))
+
         def proxy_side() -> None:
-            if self.native:
-                self._wait_exit(app, self.t0 + self.grace)
-                while app.exited_at is None and time.monotonic() < self.t0 + self.grace + 5:
-                    time.sleep(0.01)
-                left = self.grace - int(time.monotonic() - self.t0)
-                self.stop_container(proxy, max(left, 0), time.monotonic())
-            else:
-                self.stop_container(proxy, self.grace, self.t0)
+            self.stop_container(proxy, self.grace, self.t0, app_gone if self.native else None)
 
         threads = [threading.Thread(target=app_side), threading.Thread(target=proxy_side)]
         for t in threads:

@@ -11,18 +11,27 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from harness import pilot_agent  # noqa: E402
 from harness.kubelet import Container, Kubelet  # noqa: E402
 from harness.netns import NetNS, raise_nofile  # noqa: E402
 from harness.view import View, exec_record, pod_env  # noqa: E402
 
 APP_UID = 1000
 PROXY_UID = 1337
+# proxyStatsMatcher per --stats: what render writes with drainAgent enabled (the agent's
+# inclusions), Istio's default (none), a user's own matcher without the agent's
+STATS_MATCHERS: dict[str, dict[str, Any] | None] = {
+    "agent": {"inclusionSuffixes": ["downstream_rq_active", "downstream_cx_active"]},
+    "istio-default": None,
+    "user": {"inclusionPrefixes": ["http.10.1.2.3_"], "inclusionSuffixes": ["upstream_rq_active"]},
+}
 NETSTAT_LOOP = (
     "while [ $(netstat -plunt | grep tcp | grep -v envoy | wc -l) -ne 0 ]; do sleep 1; done"
 )
@@ -85,8 +94,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--late-after", type=float, default=1.0,
                    help="seconds after the deletion the late requests are sent")
     p.add_argument("--native-sidecar", action="store_true")
-    p.add_argument("--min-drain", default="0s")
-    p.add_argument("--poll-interval", default="200ms")
+    p.add_argument("--pilot-agent", choices=("real", "standin"), default="real",
+                   help="the proxy container's PID 1: Istio's pilot-agent (scripts/pilot-agent) "
+                   "with the Envoy stand-in beneath it, or the Python stand-in of both")
+    p.add_argument("--stats", choices=tuple(STATS_MATCHERS), default="agent",
+                   help="the proxyStatsMatcher in PROXY_CONFIG (real pilot-agent)")
+    p.add_argument("--exit-on-zero", action="store_true",
+                   help="EXIT_ON_ZERO_ACTIVE_CONNECTIONS=true for pilot-agent")
+    p.add_argument("--agent-grace", type=int, default=None,
+                   help="the grace period the agent is told (default: G, kubelet's)")
+    p.add_argument("--min-drain", default=None, help="the agent's (default: the product's)")
+    p.add_argument("--poll-interval", default=None, help="the agent's (default: the product's)")
+    p.add_argument("--load-share", type=float, default=0.99,
+                   help="start the deletion once this share of the requests is in flight "
+                   "or already answered")
     p.add_argument("--agent-bin", default=os.environ.get("MESHCFG_HARNESS_AGENT_BIN", ""),
                    help="run this meshcfg-drain binary instead of the source tree")
     p.add_argument("--name", default="", help="label copied into the result")
@@ -96,8 +117,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Scenario:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.view = View([ROOT, *([os.path.dirname(os.path.abspath(args.agent_bin))]
-                                  if args.agent_bin else [])])
+        needed = [ROOT]
+        if args.agent_bin:
+            needed.append(os.path.dirname(os.path.abspath(args.agent_bin)))
+        self.pilot_agent = pilot_agent.binary() if args.pilot_agent == "real" else ""
+        if self.pilot_agent:
+            needed.append(os.path.dirname(self.pilot_agent))
+        self.view = View(needed)
+        self.proxy_config: dict[str, Any] = {"terminationDrainDuration": f"{args.drain_seconds}s"}
         self.env = pod_env(ROOT)
         self.tmp = os.path.join(self.view.dir, "state")  # the agent's state dir and TMPDIR
         os.mkdir(self.tmp)
@@ -130,16 +157,11 @@ class Scenario:
         self.app = Container("app", self.ns.popen(app_cmd, uid=APP_UID, view=self.view,
                                                   stdout=subprocess.PIPE, env=self.env, cwd="/"))
         self.app.start_reader()
-        proxy_cmd = [self.view.program("pilot-agent"), f"{HERE}/proxy.py", "--role",
-                     "pilot-agent", "--envoy", self.view.program("envoy"),
-                     "--drain-seconds", str(a.drain_seconds),
-                     "--status-port", str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
-        if a.no_admin_stats:
-            proxy_cmd.append("--no-stats")
+        proxy_cmd, proxy_env, proxy_cwd = self.proxy_command()
         self.proxy = Container(
             "proxy",
             self.ns.popen(proxy_cmd, uid=PROXY_UID, view=self.view, stdout=subprocess.PIPE,
-                          env=self.env, cwd="/"),
+                          stderr=subprocess.STDOUT, env=proxy_env, cwd=proxy_cwd),
             prestop=self.hook_factory(),
         )
         self.proxy.start_reader()
@@ -153,6 +175,28 @@ class Scenario:
         if a.app_outbound_pool:
             self.app.wait_log(lambda r: r.get("event") == "pool_ready", 30)
         self.processes += [exec_record(pid) for pid in [self.upstream.pid, *self.ns.pids()]]
+
+    def proxy_command(self) -> tuple[list[str], dict[str, str], str]:
+        """PID 1 of the proxy container: Istio's pilot-agent, as injected, or the stand-in."""
+        a = self.args
+        if not self.pilot_agent:
+            cmd = [self.view.program("pilot-agent"), f"{HERE}/proxy.py", "--role",
+                   "pilot-agent", "--envoy", self.view.program("envoy"),
+                   "--drain-seconds", str(a.drain_seconds),
+                   "--status-port", str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
+            if a.no_admin_stats:
+                cmd.append("--no-stats")
+            return cmd, self.env, "/"
+        work = os.path.join(self.view.dir, "proxy")
+        os.mkdir(work)
+        pilot_agent.prepare(Path(work), self.view.program("envoy"), uid=PROXY_UID)
+        self.proxy_config = pilot_agent.proxy_config(
+            Path(work), a.drain_seconds, stats_matcher=STATS_MATCHERS[a.stats])
+        extra = {"MESHCFG_ENVOY_POOL_PREWARM": str(a.proxy_pool),
+                 "MESHCFG_ENVOY_NO_STATS": "1" if a.no_admin_stats else ""}
+        cmd, env = pilot_agent.command_env(Path(work), self.proxy_config,
+                                           exit_on_zero=a.exit_on_zero, extra=extra)
+        return cmd, {**self.env, **env}, work
 
     def hook_factory(self) -> Any:
         a = self.args
@@ -168,16 +212,21 @@ class Scenario:
                 cmd = [a.agent_bin] if a.agent_bin else [self.view.python, "-m", "drain_agent"]
                 cmd.append("prestop")
                 env = dict(self.env)
+                # what the rendered hook gets: the grace baked in at render time (which
+                # kubelet's may differ from: --agent-grace) and the injected PROXY_CONFIG;
+                # a flag left out means the product's default
                 env.update({
-                    "MESHCFG_DRAIN_GRACE_PERIOD": str(a.grace_seconds),
-                    "PROXY_CONFIG": json.dumps({"terminationDrainDuration": f"{a.drain_seconds}s"}),
+                    "MESHCFG_DRAIN_GRACE_PERIOD": str(a.agent_grace or a.grace_seconds),
+                    "PROXY_CONFIG": json.dumps(self.proxy_config),
                     "MESHCFG_DRAIN_CONTAINER_LOG": f"/proc/{self.proxy.proc.pid}/fd/1",
                     "MESHCFG_DRAIN_STATE_DIR": self.tmp,
                     "MESHCFG_DRAIN_API_SERVER": "",
-                    "MESHCFG_DRAIN_MIN_DRAIN": a.min_drain,
-                    "MESHCFG_DRAIN_POLL_INTERVAL": a.poll_interval,
+                    "MESHCFG_DRAIN_NATIVE_SIDECAR": "true" if a.native_sidecar else "false",
                     "TMPDIR": self.tmp,
                 })
+                for flag, value in (("MIN_DRAIN", a.min_drain), ("POLL_INTERVAL", a.poll_interval)):
+                    if value is not None:
+                        env[f"MESHCFG_DRAIN_{flag}"] = value
             hook = self.ns.popen(cmd, uid=PROXY_UID, view=self.view, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, env=env, cwd="/")
             self.processes.append(exec_record(hook.pid))
@@ -244,9 +293,12 @@ class Scenario:
         tasks = [asyncio.create_task(self.one_request(path)) for _ in range(a.requests)]
         n = a.requests
         if n:
+            # a share of the load in flight (or already answered: a proxy refusing a few
+            # while 10,000 connections open must not stall the run), then delete
+            share = max(1, int(n * a.load_share))
             await loop.run_in_executor(None, lambda: self.app.wait_log(  # type: ignore[union-attr]
                 lambda r: r.get("event") == "request_started" and r.get("path") == path
-                and r.get("active", 0) >= n, 60 + n / 20))
+                and r.get("active", 0) + sum(t.done() for t in tasks) >= share, 60 + n / 20))
         kubelet = Kubelet(a.grace_seconds, native_sidecar=a.native_sidecar)
         log(f"deleting the pod: prestop={a.prestop} S={a.request_seconds} D={a.drain_seconds} "
             f"G={a.grace_seconds} requests={n}")
@@ -279,7 +331,8 @@ class Scenario:
                             if r.get("msg") in ("drain_completed", "drain_timed_out")), None)
         container_log_lines = self.proxy.events()
         term_calls = self.app.events(event="shutdown_call_finished")
-        killed_envoy = self.proxy.events(who="pilot-agent", event="envoy_killed")
+        killed_envoy = self.proxy.events(who="pilot-agent", event="envoy_killed") or [
+            r for r in self.proxy.log if "Aborting proxy" in str(r.get("raw", ""))]
         result: dict[str, Any] = {
             "name": a.name,
             "prestop": a.prestop,
@@ -287,6 +340,9 @@ class Scenario:
             "drain_seconds": a.drain_seconds,
             "grace_seconds": a.grace_seconds,
             "native_sidecar": a.native_sidecar,
+            "pilot_agent": a.pilot_agent,
+            "stats": a.stats if self.pilot_agent else None,
+            "agent_grace": a.agent_grace or a.grace_seconds,
             "sent": a.requests,
             "succeeded": statuses.get("200", 0),
             "failed": a.requests - statuses.get("200", 0),

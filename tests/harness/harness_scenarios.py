@@ -13,8 +13,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # the agent removes it (G=8 >= S + D + 2 + 1)
     "agent-long": {"args": ["--prestop", "agent", "--request-seconds", "4",
                             "--drain-seconds", "1", "--grace-seconds", "8"]},
-    # netstat loop, failure 1: the app closed its listener first -> returns at once
-    "netstat-listener-closed": {"args": ["--prestop", "netstat", "--status-port", "0",
+    # netstat loop, failure 1: the app closed its listener first -> returns at once (the
+    # Python pilot-agent stand-in without a status listener: with the real pilot-agent,
+    # its 15020 always holds `grep -v envoy`, failure 2 below)
+    "netstat-listener-closed": {"args": ["--prestop", "netstat", "--pilot-agent", "standin",
+                                         "--status-port", "0",
                                          "--request-seconds", "4", "--drain-seconds", "1",
                                          "--grace-seconds", "8"]},
     # netstat loop, failure 2: pilot-agent's 15020 listener is "non-envoy" -> holds until

@@ -88,7 +88,7 @@ def assert_execd_as_their_programs(result: dict[str, Any]) -> None:
     procs = result["processes"]
     for p in procs:
         assert "error" not in p, p
-        assert p["argv0"].startswith("/") and p["argv0_is_exe"], p
+        assert p["argv0"].startswith("/") and p["argv0_is_exe"], (result.get("name"), p)
     assert {p["comm"] for p in procs} >= HARNESS_PROCESSES, procs
     if result["prestop"] != "none":
         assert len(procs) == len(HARNESS_PROCESSES) + 1, procs  # and the preStop hook
@@ -151,8 +151,12 @@ def test_private_checkout_any_python_no_mode_change(private_dir: Path, interpret
     assert res["succeeded"] == 1 and res["prestop_exit"] == 0, res
     assert res["agent"]["msg"] == "drain_completed", res
     assert_execd_as_their_programs(res)
-    pod = [p for p in res["processes"] if p["comm"] != "upstream"]
+    pod = [p for p in res["processes"] if p["comm"] not in ("upstream", "pilot-agent")]
     assert {os.path.realpath(p["exe"]) for p in pod} == {interpreter}, pod
+    # PID 1 of the proxy container is Istio's own pilot-agent, built by scripts/pilot-agent
+    agent = [p for p in res["processes"] if p["comm"] == "pilot-agent"]
+    assert [os.path.basename(p["exe"]) for p in agent] == ["pilot-agent"], agent
+    assert "meshcfg-istio" in agent[0]["exe"], agent
     assert_nothing_left(res)
 
 
