@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -105,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the grace period the agent is told (default: G, kubelet's)")
     p.add_argument("--min-drain", default=None, help="the agent's (default: the product's)")
     p.add_argument("--poll-interval", default=None, help="the agent's (default: the product's)")
+    p.add_argument("--kill-envoy-at", type=float, default=None,
+                   help="SIGKILL Envoy this many seconds after the deletion (a crash mid-drain)")
     p.add_argument("--load-share", type=float, default=0.99,
                    help="start the deletion once this share of the requests is in flight "
                    "or already answered")
@@ -303,6 +307,8 @@ class Scenario:
         log(f"deleting the pod: prestop={a.prestop} S={a.request_seconds} D={a.drain_seconds} "
             f"G={a.grace_seconds} requests={n}")
         stopping = loop.run_in_executor(None, kubelet.delete_pod, self.app, self.proxy)
+        if a.kill_envoy_at is not None:
+            loop.call_later(a.kill_envoy_at, self.kill_envoy)
         late: list[asyncio.Task[str]] = []
         if a.late_requests:
             # a rollout: other proxies still route to this pod for a moment
@@ -322,6 +328,19 @@ class Scenario:
         for _, w in idle:
             w.close()
         return self.report(kubelet, statuses, seconds_to_exit)
+
+    def kill_envoy(self) -> None:
+        """A crash (OOM kill) of Envoy, not of the container's PID 1."""
+        for pid in self.ns.pids():
+            try:
+                with open(f"/proc/{pid}/comm", encoding="ascii") as fh:
+                    comm = fh.read().strip()
+            except OSError:
+                continue
+            if comm == "envoy":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                log(f"killed envoy (pid {pid})")
 
     def report(self, k: Kubelet, statuses: Counter[str], seconds_to_exit: float) -> dict[str, Any]:
         a = self.args

@@ -52,11 +52,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                                                 "3"]},
     # 1,000 concurrent connections
     "agent-1000": {"weight": 5, "args": ["--prestop", "agent", "--requests", "1000",
-                                         "--request-seconds", "3", "--drain-seconds", "1",
-                                         "--grace-seconds", "12"]},
+                                         "--request-seconds", "5", "--drain-seconds", "1",
+                                         "--grace-seconds", "14"]},
     "none-1000": {"weight": 4, "args": ["--prestop", "none", "--requests", "1000",
-                                        "--request-seconds", "3", "--drain-seconds", "1",
-                                        "--grace-seconds", "12"]},
+                                        "--request-seconds", "5", "--drain-seconds", "1",
+                                        "--grace-seconds", "14"]},
     # native sidecar: the proxy's turn starts when the app has exited
     "agent-native": {"args": ["--prestop", "agent", "--native-sidecar", "--request-seconds",
                               "3", "--drain-seconds", "1", "--grace-seconds", "8"]},
@@ -65,12 +65,39 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # new connections after the deletion (a rollout: other proxies still route here for a
     # moment): the draining proxy keeps accepting, answers "Connection: close"; the
     # agent's minimum drain keeps it up meanwhile
-    "agent-late-requests": {"args": ["--prestop", "agent", "--min-drain", "3s",
+    # (the agent's default minimum drain, 5 s: nothing to set)
+    "agent-late-requests": {"args": ["--prestop", "agent",
                                      "--requests", "0", "--late-requests", "20",
-                                     "--late-after", "1.5", "--app-shutdown-delay", "3",
+                                     "--late-after", "2.5", "--app-shutdown-delay", "4",
                                      "--drain-seconds", "1", "--grace-seconds", "10"]},
     "none-late-requests": {"args": ["--prestop", "none", "--requests", "0",
-                                    "--late-requests", "20", "--late-after", "1.5",
-                                    "--app-shutdown-delay", "3", "--drain-seconds", "1",
+                                    "--late-requests", "20", "--late-after", "2.5",
+                                    "--app-shutdown-delay", "4", "--drain-seconds", "1",
                                     "--grace-seconds", "10"]},
+    # the same with no minimum drain: the agent returns at once, the late ones are lost
+    "agent-late-requests-no-min-drain": {"args": ["--prestop", "agent", "--min-drain", "0s",
+                                                  "--requests", "0", "--late-requests", "20",
+                                                  "--late-after", "2.5",
+                                                  "--app-shutdown-delay", "4",
+                                                  "--drain-seconds", "1", "--grace-seconds", "10"]},
+    # idle keep-alives under Istio's default stats matcher (neither counter exported) and
+    # under a user's own matcher: unknown, not "0 in flight": the agent holds until its
+    # deadline and says why, instead of cutting requests short
+    "agent-idle-istio-stats": {"args": ["--prestop", "agent", "--stats", "istio-default",
+                                        "--requests", "0", "--idle-clients", "3",
+                                        "--app-shutdown-delay", "7",
+                                        "--drain-seconds", "1", "--grace-seconds", "8"]},
+    "agent-long-user-stats": {"args": ["--prestop", "agent", "--stats", "user",
+                                       "--request-seconds", "4", "--drain-seconds", "1",
+                                       "--grace-seconds", "8"]},
+    # kubelet's grace (eviction, node shutdown, --grace-period below the spec) shorter
+    # than the one the agent was rendered with: kubelet stops waiting at G and SIGTERMs
+    # pilot-agent, which closes its status port; the agent leaves at once
+    "agent-eviction-shorter-grace": {"args": ["--prestop", "agent", "--agent-grace", "30",
+                                              "--request-seconds", "12", "--drain-seconds", "1",
+                                              "--grace-seconds", "8"]},
+    # Envoy crashes mid-drain: the request is lost, and the agent says so (exit 4)
+    "agent-proxy-crash": {"args": ["--prestop", "agent", "--kill-envoy-at", "1.5",
+                                   "--request-seconds", "4", "--drain-seconds", "1",
+                                   "--grace-seconds", "8"]},
 }

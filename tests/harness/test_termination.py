@@ -109,7 +109,8 @@ def test_grace_shorter_than_drain(harness_results: dict[str, dict[str, Any]]) ->
 def test_a_thousand_connections(harness_results: dict[str, dict[str, Any]]) -> None:
     r = get(harness_results, "agent-1000")
     assert r["sent"] == 1000 and r["succeeded"] == 1000, r
-    assert r["prestop_exit"] == 0 and r["agent"]["peak"] >= 1000, r
+    # the deletion starts with 99 % in flight (or answered): the agent sees them
+    assert r["prestop_exit"] == 0 and r["agent"]["peak"] >= 990, r
     assert r["prestop_seconds"] <= r["request_seconds"] + 2 * SLACK, r
     bad = get(harness_results, "none-1000")
     assert bad["failed"] == 1000, bad
@@ -126,9 +127,47 @@ def test_draining_proxy_keeps_accepting(harness_results: dict[str, dict[str, Any
     r = get(harness_results, "agent-late-requests")
     assert r["late_sent"] == 20 and r["late_succeeded"] == 20, r
     assert r["late_connection_close"] == 20  # drained: every answer closes its connection
-    assert r["prestop_exit"] == 0 and r["prestop_seconds"] >= 3.0 - 0.1, r  # min drain
+    assert r["prestop_exit"] == 0 and r["prestop_seconds"] >= 5.0 - 0.1, r  # default min drain
+    assert r["agent"]["outcome"] == "no connections in flight", r
     bad = get(harness_results, "none-late-requests")
     assert bad["late_succeeded"] == 0, bad
+    early = get(harness_results, "agent-late-requests-no-min-drain")
+    assert early["prestop_seconds"] < 1.5 and early["late_succeeded"] == 0, early
+
+
+def test_filtered_stats_hold_until_the_deadline(harness_results: dict[str, dict[str, Any]]) -> None:
+    """Istio's default stats matcher exports neither counter: unknown, not zero."""
+    r = get(harness_results, "agent-idle-istio-stats")
+    G, D = r["grace_seconds"], r["drain_seconds"]
+    a = r["agent"]
+    assert r["prestop_exit"] == 1 and a["adminStats"] == "filtered", r
+    assert G - D - 2 - 0.2 <= r["prestop_seconds"] <= G - D - 2 + SLACK, r
+    assert not r["proxy_killed"], r
+
+
+def test_a_user_matcher_without_the_agents_names(harness_results: dict[str, dict[str, Any]]) -> None:
+    """Without the agent's inclusions the census alone decides: a long request still
+    finishes (the agent waits for its connection), nothing is guessed idle."""
+    r = get(harness_results, "agent-long-user-stats")
+    assert r["succeeded"] == 1 and r["prestop_exit"] == 0, r
+    assert r["agent"]["adminStats"] == "filtered", r
+
+
+def test_kubelets_shorter_grace_ends_the_hook(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-eviction-shorter-grace")
+    G = r["grace_seconds"]
+    assert r["agent_grace"] == 30 and not r["prestop_finished"], r  # kubelet gave up at G
+    assert G - 0.2 <= r["proxy_sigterm_at"] <= G + SLACK, r
+    a = r["agent"]
+    assert a is not None and "pilot-agent closed its status port" in a["outcome"], r
+    assert not r["proxy_killed"], r  # pilot-agent had its drain within kubelet's 2 s
+
+
+def test_proxy_crash_is_reported(harness_results: dict[str, dict[str, Any]]) -> None:
+    r = get(harness_results, "agent-proxy-crash")
+    assert r["failed"] == 1, r
+    a = r["agent"]
+    assert r["prestop_exit"] == 4 and a["outcome"].startswith("the proxy exited"), r
 
 
 def test_kubelet_rules_hold_in_every_scenario(harness_results: dict[str, dict[str, Any]]) -> None:
