@@ -19,6 +19,9 @@ KIND = "SidecarProxyConfig"
 MESH_CONFIGMAP = "istio"
 DEFAULT_ISTIO_NAMESPACE = "istio-system"
 DEFAULT_GRACE_SECONDS = 30      # Kubernetes' terminationGracePeriodSeconds default
+# what meshcfg-drain keeps free after pilot-agent's drain (drain_agent's
+# EXTRA_RESERVE_SECONDS: kubelet's 2 s floor, whole-second truncation, skew)
+AGENT_RESERVE = 2
 
 @dataclass(frozen=True)
 class Origin:

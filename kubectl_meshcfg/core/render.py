@@ -9,7 +9,10 @@ into what it injects (docs/istio-injection-facts.md). So render writes exactly t
 - `proxy.istio.io/config`, merged into the keys it does not manage,
 - an `istio-init` override carrying init's own resources (the annotations set both),
 - an `istio-proxy` override for the lifecycle hooks and, with the drain agent, the
-  agent's preStop, its volume, and the downward-API environment it needs,
+  agent's preStop, its volume, and the downward-API environment it needs; with the
+  drain agent also the stats the agent reads (`AGENT_STATS_SUFFIXES`, merged into
+  `proxyStatsMatcher.inclusionSuffixes`: Istio's bootstrap exports neither by default),
+  and a refusal when the pod's grace period leaves the agent no time at all,
 - `meshcfg.io/managed-annotations` (its output, never an input) and
   `meshcfg.io/config-hash` (changes only when the rendered config does).
 
@@ -27,9 +30,10 @@ from typing import Any
 import yaml
 
 from . import annotations as ann
-from . import fields, kinds
+from . import fields, formats, kinds
 from .effective import Effective, values_of
-from .model import DEFAULT_GRACE_SECONDS, Target
+from .errors import InvalidInput
+from .model import AGENT_RESERVE, DEFAULT_GRACE_SECONDS, Target
 
 CONFIG_HASH = "meshcfg.io/config-hash"
 AGENT_VOLUME = "meshcfg-drain"
@@ -39,6 +43,10 @@ AGENT_INSTALLER = "meshcfg-drain-install"
 DEFAULT_AGENT_IMAGE = "meshcfg/drain-agent:0.1.0"
 AGENT_IMAGE_BINARY = "/meshcfg-drain"   # where the delivery image keeps the one-file binary
 PROXY_UID = 1337
+# the Envoy stats meshcfg-drain reads to tell requests in flight from idle keep-alives
+# (drain_agent.envoy_admin.REQUIRED_SUFFIXES)
+AGENT_STATS_SUFFIXES = ("downstream_rq_active", "downstream_cx_active")
+STATS_SUFFIXES_ANNOTATION = "sidecar.istio.io/statsInclusionSuffixes"
 
 # Leaves render writes as annotations, and the proxy.istio.io/config keys it manages.
 ANNOTATION_LEAVES = tuple(leaf for leaf in fields.LEAVES
@@ -61,8 +69,12 @@ class Rendered:
 
 
 def render(target: Target, effective: Effective, agent_image: str = DEFAULT_AGENT_IMAGE) -> Rendered:
-    values = values_of(effective)
+    values: Mapping[str, Any] = values_of(effective)
     notes: list[str] = []
+    if agent_enabled(values):
+        require_agent_budget(target, values)
+        values = with_agent_stats(values)
+        notes += _agent_stats_notes(target.annotations)
     annotations = _annotations(values, target.annotations)
     init_containers = [_istio_init(values)]
     containers: list[dict[str, Any]] = []
@@ -142,6 +154,54 @@ def _istio_proxy(values: Mapping[str, Any], target: Target, agent_image: str, no
     if lifecycle:
         proxy["lifecycle"] = lifecycle
     return proxy if len(proxy) > 2 else None
+
+
+def agent_enabled(values: Mapping[str, Any]) -> bool:
+    agent = values.get("lifecycle.drainAgent")
+    return bool(agent and agent.get("enabled"))
+
+
+def _grace(target: Target) -> int:
+    return DEFAULT_GRACE_SECONDS if target.grace_period is None else target.grace_period
+
+
+def agent_budget(target: Target, values: Mapping[str, Any]) -> float | None:
+    """Seconds the agent may wait: grace - terminationDrainDuration - its reserve."""
+    drain = formats.parse_duration(str(values.get("lifecycle.terminationDrainDuration") or ""))
+    return None if drain is None else _grace(target) - drain - AGENT_RESERVE
+
+
+def require_agent_budget(target: Target, values: Mapping[str, Any]) -> None:
+    """A drain agent with no time at all fails its preStop on every termination (a
+    FailedPreStopHook each time): refuse to render it."""
+    budget = agent_budget(target, values)
+    if budget is None or budget > 0:
+        return
+    where = target.origin.at(f"{target.kind} {target.namespace}/{target.name}",
+                             "spec.lifecycle.drainAgent")
+    raise InvalidInput([(where, f"the drain agent has no time: terminationGracePeriodSeconds "
+                                f"{_grace(target)}s - terminationDrainDuration "
+                                f"{values['lifecycle.terminationDrainDuration']} - "
+                                f"{AGENT_RESERVE}s <= 0; raise the grace period or shorten "
+                                "the drain")])
+
+
+def with_agent_stats(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The effective values with the agent's stats merged into proxyStatsMatcher."""
+    matcher = dict(values.get("proxy.proxyStatsMatcher") or {})
+    suffixes = list(matcher.get("inclusionSuffixes") or [])
+    matcher["inclusionSuffixes"] = suffixes + [s for s in AGENT_STATS_SUFFIXES
+                                               if s not in suffixes]
+    return {**values, "proxy.proxyStatsMatcher": matcher}
+
+
+def _agent_stats_notes(current: Mapping[str, str]) -> list[str]:
+    if STATS_SUFFIXES_ANNOTATION not in current:
+        return []
+    return [f"the object's own annotation {STATS_SUFFIXES_ANNOTATION} replaces "
+            "proxyStatsMatcher.inclusionSuffixes in Istio: add "
+            f"{','.join(AGENT_STATS_SUFFIXES)} to it, or the drain agent counts every "
+            "connection as in flight (idle keep-alives hold it until its deadline)"]
 
 
 def agent_command(values: Mapping[str, Any], target: Target, agent: Mapping[str, Any]) -> list[str]:

@@ -12,10 +12,8 @@ from typing import Any
 
 from . import formats
 from .effective import Field, Finding
-from .model import DEFAULT_GRACE_SECONDS
+from .model import AGENT_RESERVE, DEFAULT_GRACE_SECONDS
 from .staleness import running_values, stale_fields
-
-AGENT_RESERVE = 2          # seconds meshcfg-drain keeps free after pilot-agent's drain
 
 # One-line fix suggestions shown under each warning in text output.
 FIXES: dict[str, str] = {

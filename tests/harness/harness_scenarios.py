@@ -68,17 +68,17 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # (the agent's default minimum drain, 5 s: nothing to set)
     "agent-late-requests": {"args": ["--prestop", "agent",
                                      "--requests", "0", "--late-requests", "20",
-                                     "--late-after", "2.5", "--app-shutdown-delay", "4",
+                                     "--late-after", "4", "--app-shutdown-delay", "5.5",
                                      "--drain-seconds", "1", "--grace-seconds", "10"]},
     "none-late-requests": {"args": ["--prestop", "none", "--requests", "0",
-                                    "--late-requests", "20", "--late-after", "2.5",
-                                    "--app-shutdown-delay", "4", "--drain-seconds", "1",
+                                    "--late-requests", "20", "--late-after", "4",
+                                    "--app-shutdown-delay", "5.5", "--drain-seconds", "1",
                                     "--grace-seconds", "10"]},
     # the same with no minimum drain: the agent returns at once, the late ones are lost
     "agent-late-requests-no-min-drain": {"args": ["--prestop", "agent", "--min-drain", "0s",
                                                   "--requests", "0", "--late-requests", "20",
-                                                  "--late-after", "2.5",
-                                                  "--app-shutdown-delay", "4",
+                                                  "--late-after", "4",
+                                                  "--app-shutdown-delay", "5.5",
                                                   "--drain-seconds", "1", "--grace-seconds", "10"]},
     # idle keep-alives under Istio's default stats matcher (neither counter exported) and
     # under a user's own matcher: unknown, not "0 in flight": the agent holds until its

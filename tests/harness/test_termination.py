@@ -128,11 +128,12 @@ def test_draining_proxy_keeps_accepting(harness_results: dict[str, dict[str, Any
     assert r["late_sent"] == 20 and r["late_succeeded"] == 20, r
     assert r["late_connection_close"] == 20  # drained: every answer closes its connection
     assert r["prestop_exit"] == 0 and r["prestop_seconds"] >= 5.0 - 0.1, r  # default min drain
-    assert r["agent"]["outcome"] == "no connections in flight", r
+    assert r["agent"]["msg"] == "drain_completed", r  # nothing (or only idle) in flight
     bad = get(harness_results, "none-late-requests")
     assert bad["late_succeeded"] == 0, bad
     early = get(harness_results, "agent-late-requests-no-min-drain")
-    assert early["prestop_seconds"] < 1.5 and early["late_succeeded"] == 0, early
+    # it returned, and pilot-agent killed Envoy after D, before the late requests came
+    assert early["prestop_seconds"] < 4 - 1 - 0.5 and early["late_succeeded"] == 0, early
 
 
 def test_filtered_stats_hold_until_the_deadline(harness_results: dict[str, dict[str, Any]]) -> None:
