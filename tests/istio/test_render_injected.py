@@ -147,6 +147,9 @@ def test_the_drain_agent_is_delivered_and_wired_as_pre_stop(
     assert installer["command"] == ["/meshcfg-drain", "install", "/meshcfg/meshcfg-drain"]
     assert {"name": "meshcfg-drain", "emptyDir": {}} in inj.pod_spec(pod)["volumes"]
     assert inj.proxy_config(pod)["terminationDrainDuration"] == "15s"
+    # the stats the agent reads reach the injected PROXY_CONFIG (pilot-agent's bootstrap)
+    assert inj.proxy_config(pod)["proxyStatsMatcher"] == {
+        "inclusionSuffixes": ["downstream_rq_active", "downstream_cx_active"]}
 
 
 @pytest.mark.parametrize("precedence,expected", [("annotation-first", "info"),
