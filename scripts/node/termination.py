@@ -154,8 +154,10 @@ class NodeScenario(Scenario):
             "env": [*env, *agent_env(),
                     {"name": "PROXY_CONFIG",
                      "value": json.dumps({"terminationDrainDuration": f"{a.drain_seconds}s"})},
-                    {"name": "MESHCFG_DRAIN_MIN_DRAIN", "value": a.min_drain},
-                    {"name": "MESHCFG_DRAIN_POLL_INTERVAL", "value": a.poll_interval}],
+                    # a harness flag left out means the agent's own default
+                    *({"name": f"MESHCFG_DRAIN_{k}", "value": v} for k, v in
+                      (("MIN_DRAIN", a.min_drain), ("POLL_INTERVAL", a.poll_interval))
+                      if v is not None)],
             "volumeMounts": [*mounts, PROXY_BIN_MOUNT,
                              {"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
             "readinessProbe": {"tcpSocket": {"port": 15006}, "periodSeconds": 1},
