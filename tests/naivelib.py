@@ -68,6 +68,7 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
     found += warnings.partial_resources(annotation_layer.resource_keys)
     found += [warnings.invalid_input("InvalidAnnotation", w, r) for w, r in annotation_layer.invalid]
     found += warnings.value_warnings(result_fields, target.grace_period)
+    found += warnings.untrusted_code(result_fields, root)
     if target.kind == "Pod" and target.pod_spec:
         found += warnings.stale_sidecar(result_fields, target.pod_spec)
     return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",

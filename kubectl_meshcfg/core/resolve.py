@@ -164,6 +164,7 @@ class Resolver:
         found += [warnings.invalid_input("InvalidAnnotation", where, reason)
                   for where, reason in layer.invalid]
         found += warnings.value_warnings(fields_, target.grace_period)
+        found += warnings.untrusted_code(fields_, self.root_namespace)
         if target.kind == "Pod" and target.pod_spec:
             found += warnings.stale_sidecar(fields_, target.pod_spec)
         return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",

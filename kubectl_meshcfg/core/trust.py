@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .effective import Effective
+from .effective import Effective, Field
 
 HOOKS = ("lifecycle.postStart", "lifecycle.preStop")
 AGENT = "lifecycle.drainAgent"
@@ -54,17 +54,22 @@ def check_config(namespace: str, values: Mapping[str, Any], root_namespace: str
 def untrusted_sources(effective: Effective, root_namespace: str) -> list[str]:
     """Why a resolved target must not be rendered: each code-bearing value whose winning
     source is not a SidecarProxyConfig in the root namespace, naming that source."""
+    return untrusted_fields(effective["fields"], root_namespace)
+
+
+def untrusted_fields(resolved: Mapping[str, Field], root_namespace: str) -> list[str]:
     reasons = []
     for path in (*HOOKS, AGENT):
-        field = effective["fields"].get(path)
-        if field is None or not code_fields({path: field["value"]}):
+        field = resolved.get(path)
+        found = code_fields({path: field["value"]}) if field is not None else []
+        if field is None or not found:
             continue
         source = field["source"]
         if source.get("kind") == "SidecarProxyConfig" and source.get("namespace") == root_namespace:
             continue
         who = (f"{source.get('kind')} {source.get('namespace')}/{source.get('name')}"
                if source.get("kind") else f"the {source['layer']} layer")
-        reasons.append(f"{', '.join(code_fields({path: field['value']}))} comes from {who}, "
+        reasons.append(f"{', '.join(found)} comes from {who}, "
                        f"outside the mesh root namespace {root_namespace!r}")
     return reasons
 

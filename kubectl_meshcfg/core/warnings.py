@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from . import formats
+from . import formats, trust
 from .effective import Field, Finding
 from .model import AGENT_RESERVE, DEFAULT_GRACE_SECONDS
 from .staleness import running_values, stale_fields
@@ -33,6 +33,8 @@ FIXES: dict[str, str] = {
     "PostStartReplacesHold": "drop the custom postStart, or chain `pilot-agent wait` in it",
     "DrainAgentWithoutBudget": "raise terminationGracePeriodSeconds to at least the longest "
                                "request + terminationDrainDuration + 2 s",
+    "UntrustedCode": "move the hook or image into a SidecarProxyConfig in the mesh root namespace "
+                     "(docs/security.md); sync refuses to render it",
     "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
                     "(kubectl rollout restart) so the injector applies the effective config",
 }
@@ -193,6 +195,12 @@ def _lifecycle(values: Values) -> list[Finding]:
                       "message": "a custom postStart replaces Istio's `pilot-agent wait` hook, "
                                  "so holdApplicationUntilProxyStarts no longer holds the app"})
     return found
+
+
+def untrusted_code(resolved: Mapping[str, Field], root_namespace: str) -> list[Finding]:
+    """A hook that runs code or an agent image from outside the mesh root namespace."""
+    return [{"code": "UntrustedCode", "message": reason}
+            for reason in trust.untrusted_fields(resolved, root_namespace)]
 
 
 def partial_resources(present: list[str]) -> list[Finding]:

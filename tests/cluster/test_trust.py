@@ -142,6 +142,9 @@ def test_sync_refuses_code_from_an_object_that_predates_the_policy(
     assert synced.out.rstrip().endswith("0 synced, 0 unchanged, 1 failed, 0 skipped")
     _, images = proxy_and_init(kube_cluster, ns, "web")
     assert EVIL_IMAGE not in images
+    linted = meshcfg("lint", "-n", ns)
+    assert linted.code == 3
+    assert f"lifecycle.postStart.exec comes from SidecarProxyConfig {ns}/old-evil" in linted.out
 
 
 HANDLERS: list[dict[str, Any] | None] = [

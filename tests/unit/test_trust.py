@@ -70,6 +70,9 @@ def test_sync_names_the_namespace_object_that_asked_for_code() -> None:
     [reason] = trust.untrusted_sources(effective, "istio-system")
     assert reason == ("lifecycle.drainAgent.image comes from SidecarProxyConfig dev/evil, "
                       "outside the mesh root namespace 'istio-system'")
+    # lint says so too (for objects that reached the cluster before the policy)
+    assert [w for w in effective["warnings"] if w["code"] == "UntrustedCode"] == [
+        {"code": "UntrustedCode", "message": reason}]
 
 
 def test_sync_renders_code_from_the_root_namespace() -> None:
@@ -78,6 +81,7 @@ def test_sync_renders_code_from_the_root_namespace() -> None:
     safe = parse_config(config("dev", SAFE[0], name="timing"), Origin("f"), "dev")
     effective = Resolver([admin, safe]).resolve(_target())
     assert trust.untrusted_sources(effective, "istio-system") == []
+    assert not [w for w in effective["warnings"] if w["code"] == "UntrustedCode"]
 
 
 def run(*args: str, input: str) -> tuple[int, str]:
