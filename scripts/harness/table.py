@@ -84,7 +84,8 @@ def main() -> None:
     print("|---|---|" + "---|---|---|" * len(CONTENDERS))
     for n in rows:
         r0 = results[(n, "agent")]
-        sdg = (f"{r0.get('request_seconds', 0):g} / {r0.get('drain_seconds', 0):g} / "
+        s_ = f"{r0.get('request_seconds', 0):g}" if r0.get("sent") else "-"  # no long requests
+        sdg = (f"{s_} / {r0.get('drain_seconds', 0):g} / "
                f"{r0.get('grace_seconds', 0)}")
         cells = " | ".join(cell(results[(n, c)]) for c in CONTENDERS)
         print(f"| {n[len('agent-'):]} | {sdg} | {cells} |")
