@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from .bounded import Census
+from .bounded import Census, LimitExceeded
 
 _BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -129,6 +129,11 @@ def _key_text(key: Any) -> Any:
     return key
 
 
+class Refused(LimitExceeded, yaml.YAMLError):
+    """A bound of `bounded.Census` broken; also a YAMLError, so that every caller that
+    handles invalid YAML (annotations, the mesh config) handles this too."""
+
+
 class Loader(_BASE):  # type: ignore[misc]
     """A safe loader that reads scalars the way kubectl does (see the module docstring);
     each document passes `bounded.Census` (aliases, depth, sizes) before it is built."""
@@ -138,7 +143,10 @@ class Loader(_BASE):  # type: ignore[misc]
 
     def construct_document(self, node: Any) -> Any:
         self.census = Census(replaced=self.replaced)
-        self.census.document(node)
+        try:
+            self.census.document(node)
+        except LimitExceeded as limit:
+            raise Refused(limit.field, limit.reason) from None
         return super().construct_document(node)
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:

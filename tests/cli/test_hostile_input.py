@@ -200,3 +200,30 @@ def test_a_yaml11_label_value_on_a_workload_names_the_label(tmp_path: Path) -> N
     assert line.endswith("Deployment adv/d: spec.template.metadata.labels.canary: true is not a "
                          "string: quote label values (you wrote on, which kubectl reads as the "
                          'boolean true; quote it, "on", to mean the word)')
+
+
+BOMB_TEXT = "\n".join(['a0: &a0 ["x","x","x","x","x","x","x","x","x"]',
+                       *(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]"
+                         for i in range(1, 10))])
+
+
+def test_an_alias_bomb_in_the_proxy_config_annotation_is_an_ignored_annotation() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "p", "namespace": "dev", "annotations": {"proxy.istio.io/config": BOMB_TEXT}},
+        "spec": {"containers": []}}
+    code, out, err = run("explain", "pod/p", "-n", "dev", "--local", "-f", "-", "-o", "json",
+                         input=json.dumps(pod))
+    assert code == 0, err
+    [warning] = [w for w in json.loads(out)["warnings"] if w["code"] == "InvalidAnnotation"]
+    assert "excessive aliasing" in warning["message"]
+
+
+def test_an_alias_bomb_in_the_mesh_config_names_the_configmap() -> None:
+    mesh = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": BOMB_TEXT}}
+    code, _, err = run("lint", "--local", "-f", "-", input=json.dumps(mesh))
+    line = one_line(err)
+    assert code == 1
+    assert "ConfigMap istio-system/istio: data.mesh: invalid YAML: " in line
+    assert "excessive aliasing" in line
