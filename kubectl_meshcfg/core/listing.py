@@ -69,15 +69,40 @@ def _selector_text(config: SidecarProxyConfig) -> str:
 
 
 def age(created: str | None, now: datetime | None = None) -> str:
-    """kubectl's short age: 5s, 3m, 2h, 4d, 1y; "<unknown>" without a timestamp."""
+    """kubectl's AGE column for a creationTimestamp; "<unknown>" without one."""
     if not created:
         return "<unknown>"
     try:
         then = datetime.fromisoformat(created.replace("Z", "+00:00"))
     except ValueError:
         return "<unknown>"
-    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
-    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= 2 * size or (unit == "m" and seconds >= size):
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+    return human_duration(int(((now or datetime.now(UTC)) - then).total_seconds()))
+
+
+def human_duration(seconds: int) -> str:
+    """kubectl's HumanDuration (k8s.io/apimachinery/pkg/util/duration): two units while the
+    second one still says something (`102s`, `5m3s`, `3h20m`, `2d4h`, `2y31d`), one after."""
+    if seconds < -1:
+        return "<invalid>"      # a clock more than a second ahead of ours
+    if seconds < 2 * 60:
+        return f"{max(seconds, 0)}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 10:
+        return _two_units(minutes, "m", seconds % 60, "s")
+    if minutes < 3 * 60:
+        return f"{minutes}m"
+    if hours < 8:
+        return _two_units(hours, "h", minutes % 60, "m")
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 8 * 24:
+        return _two_units(days, "d", hours % 24, "h")
+    if days < 2 * 365:
+        return f"{days}d"
+    if days < 8 * 365:
+        return _two_units(days // 365, "y", days % 365, "d")
+    return f"{days // 365}y"
+
+
+def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
+    return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
