@@ -13,7 +13,7 @@ from typing import Any
 from ..core import model
 from ..core.errors import InvalidInput, Location
 from ..core.model import Origin, SidecarProxyConfig
-from ..kube import writes
+from ..kube import resources, writes
 from .loader import expand_paths, read_documents, untrusted_configs
 from .scope import Scope, current_namespace
 
@@ -42,9 +42,7 @@ def read_configs(paths: Sequence[str], recursive: bool, default_namespace: str,
     for order, (origin, doc) in enumerate(read_documents(expand_paths(paths, recursive))):
         obj = model.describe_object(doc, default_namespace)
         if doc.get("kind") != model.KIND:
-            skipped.append(f"{origin.at(model.describe_object(doc)).describe()}: not a "
-                           f"{model.KIND}, skipped "
-                           "(apply it with kubectl apply)")
+            skipped.append(_skip_note(origin, doc, "apply"))
             continue
         namespace = (doc.get("metadata") or {}).get("namespace") if isinstance(
             doc.get("metadata"), dict) else None
@@ -74,22 +72,32 @@ def read_configs(paths: Sequence[str], recursive: bool, default_namespace: str,
     return planned, skipped
 
 
+def _skip_note(origin: Origin, doc: dict[str, Any], verb: str) -> str:
+    return (f"{origin.at(model.describe_object(doc)).describe()}: not a {model.KIND}, skipped "
+            f"({verb} it with kubectl {verb})")
+
+
 def read_names(paths: Sequence[str], recursive: bool, default_namespace: str
-               ) -> list[tuple[str, str]]:
-    """(namespace, name) of every SidecarProxyConfig in the files (for `delete -f`)."""
+               ) -> tuple[list[tuple[str, str]], list[str]]:
+    """(namespace, name) of every SidecarProxyConfig in the files (for `delete -f`), and a
+    note for each document of another kind, skipped as apply skips it."""
     found: list[tuple[str, str]] = []
+    skipped: list[str] = []
     problems: list[tuple[Location, str]] = []
     for origin, doc in read_documents(expand_paths(paths, recursive)):
+        if doc.get("kind") != model.KIND:
+            skipped.append(_skip_note(origin, doc, "delete"))
+            continue
         meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
         name = meta.get("name") if isinstance(meta, dict) else None
-        if doc.get("kind") != model.KIND or not isinstance(name, str):
-            problems.append((origin.at(model.describe_object(doc, default_namespace)),
-                             f"is not a {model.KIND} with a name"))
+        if not isinstance(name, str) or not name:
+            problems.append((origin.at(model.describe_object(doc, default_namespace),
+                                       "metadata.name"), "is required"))
             continue
         found.append((str(meta.get("namespace") or default_namespace), name))
     if problems:
         raise InvalidInput(problems)
-    return found
+    return found, skipped
 
 
 @dataclass(frozen=True)
@@ -133,17 +141,30 @@ class DeleteOptions:
     recursive: bool = False
     dry_run: str = "none"
     ignore_not_found: bool = False
+    all: bool = False                    # every SidecarProxyConfig in the namespace
+    all_namespaces: bool = False         # with all: in every namespace
 
 
-def delete(scope: Scope, options: DeleteOptions, deleted: Report) -> None:
-    """`deleted` hears the name of each SidecarProxyConfig deleted (or that would be)."""
-    default_ns = current_namespace(scope, offline_ok=options.dry_run == "client")
-    targets = [(default_ns, n.removeprefix(f"{RESOURCE_NAME}/").removeprefix("spc/"))
-               for n in options.names]
-    if options.filenames:
-        targets = read_names(options.filenames, options.recursive, default_ns)
-    for ns, name in targets:
+def delete(scope: Scope, options: DeleteOptions, deleted: Report, skipped: Report) -> None:
+    """`deleted` hears the name of each SidecarProxyConfig deleted (or that would be),
+    `skipped` of each -f document of another kind."""
+    for ns, name in _delete_targets(scope, options, skipped):
         if options.dry_run == "client" or writes.delete_config(
                 scope.api, ns, name, dry_run=options.dry_run == "server",
                 missing_ok=options.ignore_not_found):
             deleted(name)
+
+
+def _delete_targets(scope: Scope, options: DeleteOptions, skipped: Report) -> list[tuple[str, str]]:
+    if options.all:
+        namespace = None if options.all_namespaces else current_namespace(scope)
+        docs = scope.api.list(resources.SIDECAR_CONFIGS, namespace)
+        return sorted((d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs)
+    default_ns = current_namespace(scope, offline_ok=options.dry_run == "client")
+    if options.filenames:
+        found, notes = read_names(options.filenames, options.recursive, default_ns)
+        for note in notes:
+            skipped(note)
+        return found
+    return [(default_ns, n.removeprefix(f"{RESOURCE_NAME}/").removeprefix("spc/"))
+            for n in options.names]

@@ -31,12 +31,27 @@ class Chosen:
 
 
 def choose_targets(scope: Scope, options: TargetOptions) -> Chosen:
-    kind, name = parse_target_args(options.target)
-    query = TargetQuery(kind=kind, name=name, namespace=query_namespace(scope),
-                        selector=parse_selector(options.selector) if options.selector else None)
-    inventory = load(scope, query)
-    return Chosen(select_targets(inventory, query),
-                  make_resolver(inventory, scope, options.precedence), name is not None)
+    """Every target asked for, once each, in the order asked (kubectl's order for
+    `explain deploy/a pod/b`); one query per TYPE/NAME, all read in one load."""
+    pairs = parse_target_args(options.target)
+    selector = parse_selector(options.selector) if options.selector else None
+    namespace = query_namespace(scope)
+    queries = [TargetQuery(kind, name, namespace, selector) for kind, name in pairs]
+    inventory = load(scope, queries[0] if len(queries) == 1 else _covering(queries))
+    chosen: dict[tuple[str, str, str], Target] = {}
+    for query in queries:
+        for target in select_targets(inventory, query):
+            chosen.setdefault((target.namespace, target.kind, target.name), target)
+    named = len(pairs) == 1 and pairs[0][1] is not None
+    return Chosen(list(chosen.values()), make_resolver(inventory, scope, options.precedence),
+                  named)
+
+
+def _covering(queries: list[TargetQuery]) -> TargetQuery:
+    """One query whose load holds every query's targets: their kind when they share one."""
+    kinds = {q.kind for q in queries}
+    kind = kinds.pop() if len(kinds) == 1 else None
+    return TargetQuery(kind=kind, namespace=queries[0].namespace, selector=queries[0].selector)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,13 @@ class Listed:
     rows: list[list[str]]          # table rows (header first) for -o table|wide, else []
 
 
-def get(scope: Scope, name: str | None, selector: str | None, fmt: str) -> Listed:
+def get(scope: Scope, names: tuple[str, ...], selector: str | None, fmt: str,
+        show_labels: bool = False) -> Listed:
     inventory = load(scope)
-    configs = select_configs(inventory, query_namespace(scope), name, selector)
+    configs = select_configs(inventory, query_namespace(scope), names, selector)
     rows: list[list[str]] = []
     if fmt in ("table", "wide") and configs:
         rows = config_rows(inventory, configs, make_resolver(inventory, scope, None),
-                           wide=fmt == "wide", with_namespace=scope.all_namespaces)
+                           wide=fmt == "wide", with_namespace=scope.all_namespaces,
+                           show_labels=show_labels)
     return Listed(configs, rows)

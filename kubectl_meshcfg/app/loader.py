@@ -26,7 +26,7 @@ def expand_paths(paths: Sequence[str], recursive: bool) -> list[str]:
             files.append(path)
         elif os.path.isdir(path):
             files += _directory_files(path, recursive)
-        elif os.path.isfile(path):
+        elif os.path.exists(path):     # files, and /dev/stdin, <(...) pipes, /dev/null
             files.append(path)
         else:
             raise MeshcfgError(f"error: the path {path!r} does not exist")

@@ -4,6 +4,7 @@ turns an outcome into an exit status (SPEC section 3)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -31,6 +32,10 @@ class MeshcfgGroup(click.Group):
         try:
             returned = super().main(args, prog_name, complete_var, standalone_mode=False,
                                     windows_expand_args=windows_expand_args, obj=state, **extra)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()     # the reader (`| head -1`) has all it wants, as with kubectl
+            sys.exit(ExitStatus.ERROR)
         except (CheckFound, Failed) as outcome:
             sys.exit(outcome.exit_status)
         except MeshcfgError as error:
@@ -46,6 +51,25 @@ class MeshcfgGroup(click.Group):
             _report(state.verbose, f"error: {type(error).__name__}: {error}")
             sys.exit(ExitStatus.ERROR)
         sys.exit(returned if isinstance(returned, int) else ExitStatus.OK)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    state = ctx.find_object(RunState)
+    if value and state is not None:
+        state.verbose = True
+
+
+def verbose_option() -> click.Option:
+    """-v, accepted after the subcommand too (`kubectl meshcfg get -v`), as kubectl does."""
+    return click.Option(["-v", "--verbose"], is_flag=True, expose_value=False,
+                        callback=_set_verbose, is_eager=True, help="Show tracebacks on errors.")
 
 
 def _report(verbose: bool, *lines: str) -> None:
@@ -70,6 +94,7 @@ def _register() -> None:
 
     for module in (explain, get, live, render):
         for command in module.COMMANDS:
+            command.params.append(verbose_option())
             cli.add_command(command)
 
 

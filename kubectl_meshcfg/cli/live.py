@@ -9,7 +9,7 @@ from ..app import diff as diffing
 from ..app.scope import Scope
 from ..core.errors import CheckFound, UsageError
 from . import output
-from .options import DRY_RUN, PRECEDENCE, cluster_options, mesh_options
+from .options import DRY_RUN, PRECEDENCE, cluster_options, mesh_options, non_empty
 
 
 def _dry_suffix(dry_run: str) -> str:
@@ -26,7 +26,7 @@ def _dry_suffix(dry_run: str) -> str:
               help="client: validate only, no request; server: the API server validates "
                    "and persists nothing.")
 @click.option("--field-manager", default="kubectl-meshcfg", show_default=True,
-              help="Field manager of the server-side apply.")
+              callback=non_empty, help="Field manager of the server-side apply.")
 @click.option("--force-conflicts", is_flag=True,
               help="Take over fields owned by other field managers.")
 def apply(filenames: tuple[str, ...], recursive: bool, kubeconfig: str | None,
@@ -49,21 +49,37 @@ def apply(filenames: tuple[str, ...], recursive: bool, kubeconfig: str | None,
 @click.command()
 @click.argument("names", nargs=-1)
 @click.option("-f", "--filename", "filenames", multiple=True,
-              help="Delete the SidecarProxyConfigs named in these files.")
+              help="Delete the SidecarProxyConfigs named in these files (other kinds are "
+                   "skipped, as apply skips them).")
 @click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories.")
+@click.option("--all", "delete_all", is_flag=True,
+              help="Delete every SidecarProxyConfig in the namespace.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="With --all: in every namespace.")
 @cluster_options
 @click.option("--dry-run", type=DRY_RUN, default="none", show_default=True)
 @click.option("--ignore-not-found", is_flag=True, help="Treat a missing object as deleted.")
-def delete(names: tuple[str, ...], filenames: tuple[str, ...], recursive: bool,
-           kubeconfig: str | None, context: str | None, namespace: str | None, dry_run: str,
-           ignore_not_found: bool) -> None:
-    """Delete SidecarProxyConfigs by NAME (in -n or the context's namespace) or from -f."""
-    if bool(names) == bool(filenames):
-        raise UsageError("give NAME... or -f PATH (one of the two)")
-    options = applying.DeleteOptions(names, filenames, recursive, dry_run, ignore_not_found)
-    applying.delete(Scope(kubeconfig, context, namespace), options,
-                    deleted=lambda name: click.echo(f'{applying.RESOURCE_NAME} "{name}" deleted'
-                                                    f"{_dry_suffix(dry_run)}"))
+def delete(names: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, delete_all: bool,
+           all_namespaces: bool, kubeconfig: str | None, context: str | None,
+           namespace: str | None, dry_run: str, ignore_not_found: bool) -> None:
+    """Delete SidecarProxyConfigs by NAME (in -n or the context's namespace), from -f, or
+    --all of them."""
+    if sum((bool(names), bool(filenames), delete_all)) != 1:
+        raise UsageError("give NAME..., -f PATH or --all (one of the three)")
+    if all_namespaces and not delete_all:
+        raise UsageError("-A needs --all")
+    options = applying.DeleteOptions(names, filenames, recursive, dry_run, ignore_not_found,
+                                     delete_all, all_namespaces)
+    count = 0
+
+    def deleted(name: str) -> None:
+        nonlocal count
+        count += 1
+        click.echo(f'{applying.RESOURCE_NAME} "{name}" deleted{_dry_suffix(dry_run)}')
+
+    applying.delete(Scope(kubeconfig, context, namespace), options, deleted=deleted,
+                    skipped=lambda note: click.echo(note, err=True))
+    if delete_all and not count:
+        click.echo("No resources found")
 
 
 @click.command()

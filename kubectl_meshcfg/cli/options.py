@@ -17,6 +17,13 @@ DRY_RUN = click.Choice(["none", "client", "server"])
 PRECEDENCE = click.Choice(PRECEDENCES)
 
 
+def non_empty(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A flag that must not be empty (an empty field manager would reach the server)."""
+    if not value.strip():
+        raise click.BadParameter("must not be empty", param=param)
+    return value
+
+
 def _apply(func: F, options: list[Callable[[F], F]]) -> F:
     for option in reversed(options):
         func = option(func)

@@ -40,6 +40,15 @@ def as_list(items: Sequence[Any], named_one: bool) -> Any:
     return {"kind": "List", "items": list(items)}
 
 
+def without_managed_fields(doc: Mapping[str, Any], keep: bool) -> dict[str, Any]:
+    """The object as kubectl prints it: metadata.managedFields only with
+    --show-managed-fields."""
+    out = dict(doc)
+    if not keep and isinstance(out.get("metadata"), Mapping):
+        out["metadata"] = {k: v for k, v in out["metadata"].items() if k != "managedFields"}
+    return out
+
+
 def describe_source(source: Mapping[str, Any]) -> str:
     layer = source["layer"]
     if layer == "annotation":

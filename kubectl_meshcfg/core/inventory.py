@@ -29,21 +29,27 @@ class TargetQuery:
     selector: Selector | None = None
 
 
-def parse_target_args(args: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """`TYPE/NAME`, `TYPE NAME` or `TYPE` as kubectl takes them → (Kind, name)."""
+def parse_target_args(args: tuple[str, ...]) -> list[tuple[str | None, str | None]]:
+    """TARGET arguments as kubectl takes them: `TYPE/NAME...`, `TYPE NAME...` or `TYPE`,
+    → [(Kind, name)], one per name ([(Kind, None)] for every object of a kind)."""
     if not args:
-        return None, None
-    if len(args) > 2:
-        raise UsageError(f"expected TYPE/NAME or TYPE NAME, got {' '.join(args)!r}")
-    kind_text, _, name = args[0].partition("/")
-    if len(args) == 2:
-        if name:
-            raise UsageError(f"expected TYPE/NAME or TYPE NAME, got {' '.join(args)!r}")
-        name = args[1]
+        return [(None, None)]
+    if any("/" in arg for arg in args):
+        if not all("/" in arg for arg in args):
+            raise UsageError(f"expected TYPE/NAME... or TYPE NAME..., got {' '.join(args)!r} "
+                             "(no separate TYPE with TYPE/NAME arguments)")
+        return [_pair(*arg.split("/", 1)) for arg in args]
+    kind_text, *names = args
+    return [_pair(kind_text, name) for name in names] or [_pair(kind_text, "")]
+
+
+def _pair(kind_text: str, name: str) -> tuple[str | None, str | None]:
     kind = kinds.lookup(kind_text)
     if kind is None:
         raise UsageError(f"unknown target type {kind_text!r} (one of {kinds.describe_names()}, "
-                         "or a short name)")
+                         "a short name, or NAME.GROUP such as deployment.apps)")
+    if "/" in name:
+        raise UsageError(f"expected TYPE/NAME, got {kind_text}/{name!r}")
     return kind.name, name or None
 
 

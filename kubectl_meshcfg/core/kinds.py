@@ -102,8 +102,13 @@ BY_KUBECTL_NAME: dict[str, Kind] = {name: kind for kind in KINDS for name in kin
 
 
 def lookup(kubectl_name: str) -> Kind | None:
-    """The kind kubectl means by a name such as `deploy` or `StatefulSets`."""
-    return BY_KUBECTL_NAME.get(kubectl_name.lower())
+    """The kind kubectl means by a name such as `deploy`, `StatefulSets`,
+    `deployment.apps` or `deployments.v1.apps` (a group, optionally with its version)."""
+    name, _, qualifier = kubectl_name.lower().partition(".")
+    kind = BY_KUBECTL_NAME.get(name)
+    if kind is None or qualifier in ("", kind.group, f"{kind.version}.{kind.group}".rstrip(".")):
+        return kind
+    return None
 
 
 def is_target(kind: object) -> bool:

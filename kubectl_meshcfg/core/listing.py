@@ -5,37 +5,64 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from .errors import NotFound
+from .errors import NotFound, UsageError
 from .inventory import Inventory, competitors, pods_matched, scope_of
 from .labels import parse_selector
-from .model import SidecarProxyConfig, Target
+from .model import API_GROUP, API_VERSION, SidecarProxyConfig, Target
 from .resolve import Resolver
 
+# What kubectl accepts as the type of these objects: `get spc`, `get sidecarproxyconfigs.meshcfg.io`.
+CONFIG_TYPE_NAMES = frozenset(
+    name + suffix for name in ("spc", "sidecarproxyconfig", "sidecarproxyconfigs")
+    for suffix in ("", f".{API_GROUP}", f".{API_VERSION.split('/')[1]}.{API_GROUP}"))
 
-def select_configs(inventory: Inventory, namespace: str | None, name: str | None,
+
+def parse_config_args(args: tuple[str, ...]) -> tuple[str, ...]:
+    """`get` arguments as kubectl takes them: `spc`, `spc NAME...`, `spc/NAME...`, or bare
+    NAMEs → the names asked for (() = all)."""
+    if args and args[0].lower() in CONFIG_TYPE_NAMES:
+        names = args[1:]
+        if any("/" in n for n in names):
+            raise UsageError("there is no need to give the type as a separate argument with "
+                             "TYPE/NAME arguments")
+        return names
+    bare: list[str] = []
+    for arg in args:
+        kind, slash, name = arg.rpartition("/")
+        if slash and (kind.lower() not in CONFIG_TYPE_NAMES or not name):
+            raise UsageError(f"get lists SidecarProxyConfigs (spc); {arg!r} is not spc/NAME")
+        bare.append(name)
+    return tuple(bare)
+
+
+def select_configs(inventory: Inventory, namespace: str | None, names: tuple[str, ...],
                    selector: str | None) -> list[SidecarProxyConfig]:
     chosen = [c for c in inventory.configs
               if (namespace is None or c.namespace == namespace)
-              and (name is None or c.name == name)]
+              and (not names or c.name in names)]
     if selector:
         wanted = parse_selector(selector)
-        chosen = [c for c in chosen if wanted.matches(_labels(c))]
-    if name is not None and not chosen:
-        raise NotFound(f'sidecarproxyconfigs.meshcfg.io "{name}" not found')
-    return sorted(chosen, key=lambda c: (c.namespace, c.name))
+        chosen = [c for c in chosen if wanted.matches(config_labels(c))]
+    missing = [n for n in names if n not in {c.name for c in chosen}]
+    if missing:
+        raise NotFound(f'sidecarproxyconfigs.meshcfg.io "{missing[0]}" not found')
+    order = {name: i for i, name in enumerate(names)}
+    return sorted(chosen, key=lambda c: (order.get(c.name, 0), c.namespace, c.name))
 
 
-def _labels(config: SidecarProxyConfig) -> dict[str, str]:
+def config_labels(config: SidecarProxyConfig) -> dict[str, str]:
     meta = config.raw.get("metadata") or {}
     return dict(meta.get("labels") or {})
 
 
 def config_rows(inventory: Inventory, configs: list[SidecarProxyConfig], resolver: Resolver,
-                wide: bool, with_namespace: bool) -> list[list[str]]:
+                wide: bool, with_namespace: bool, show_labels: bool = False) -> list[list[str]]:
     root = resolver.root_namespace
     header = ["NAME", "SCOPE", "SELECTOR", "FIELDS", "PODS", "CONFLICTS", "AGE"]
     if wide:
         header += ["PRECEDENCE", "SET FIELDS"]
+    if show_labels:
+        header.append("LABELS")
     if with_namespace:
         header.insert(0, "NAMESPACE")
     rows = [header]
@@ -55,6 +82,9 @@ def config_rows(inventory: Inventory, configs: list[SidecarProxyConfig], resolve
                ",".join(rivals) or "<none>", age(config.created)]
         if wide:
             row += [config.precedence or "-", ",".join(config.values) or "<none>"]
+        if show_labels:
+            labels = config_labels(config)
+            row.append(",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>")
         if with_namespace:
             row.insert(0, config.namespace)
         rows.append(row)
