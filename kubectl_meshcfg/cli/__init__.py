@@ -90,9 +90,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from . import explain, get, live, render  # noqa: PLC0415 (each adds its commands)
+    from . import complete, explain, get, live, render  # noqa: PLC0415 (each adds its commands)
 
-    for module in (explain, get, live, render):
+    for module in (explain, get, live, render, complete):
         for command in module.COMMANDS:
             command.params.append(verbose_option())
             cli.add_command(command)
@@ -102,6 +102,14 @@ _register()
 
 
 def main() -> None:
+    """kubectl-meshcfg; run as kubectl_complete-meshcfg (a link to it, or the console script
+    of that name), kubectl's plugin completion: the words so far, then the one to complete."""
+    if os.path.basename(sys.argv[0]).startswith("kubectl_complete-"):
+        from .complete import cobra_lines  # noqa: PLC0415
+
+        words = sys.argv[1:] or [""]
+        click.echo("\n".join(cobra_lines(cli, words[:-1], words[-1])))
+        sys.exit(ExitStatus.OK)
     cli.main(prog_name="kubectl-meshcfg")
 
 

@@ -9,12 +9,13 @@ import click
 from ..app import get as getting
 from ..core.listing import parse_config_args
 from . import output
+from .complete import complete_config
 from .explain import no_targets
 from .options import make_scope, scope_options
 
 
 @click.command()
-@click.argument("args", nargs=-1, metavar="[spc] [NAME]...")
+@click.argument("args", nargs=-1, metavar="[spc] [NAME]...", shell_complete=complete_config)
 @scope_options
 @click.option("-l", "--selector", default=None, help="Label selector for the configs.")
 @click.option("-o", "--output", "fmt",

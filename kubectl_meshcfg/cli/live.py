@@ -9,6 +9,7 @@ from ..app import diff as diffing
 from ..app.scope import Scope
 from ..core.errors import CheckFound, UsageError
 from . import output
+from .complete import complete_config
 from .options import DRY_RUN, PRECEDENCE, cluster_options, mesh_options, non_empty
 
 
@@ -17,7 +18,7 @@ def _dry_suffix(dry_run: str) -> str:
 
 
 @click.command()
-@click.option("-f", "--filename", "filenames", multiple=True, required=True,
+@click.option("-f", "--filename", "filenames", multiple=True, required=True, type=click.Path(),
               help="File, directory or - (stdin) with SidecarProxyConfigs; repeatable.")
 @click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories.")
 @cluster_options
@@ -47,8 +48,8 @@ def apply(filenames: tuple[str, ...], recursive: bool, kubeconfig: str | None,
 
 
 @click.command()
-@click.argument("names", nargs=-1)
-@click.option("-f", "--filename", "filenames", multiple=True,
+@click.argument("names", nargs=-1, shell_complete=complete_config)
+@click.option("-f", "--filename", "filenames", multiple=True, type=click.Path(),
               help="Delete the SidecarProxyConfigs named in these files (other kinds are "
                    "skipped, as apply skips them).")
 @click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories.")
@@ -83,11 +84,11 @@ def delete(names: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, 
 
 
 @click.command()
-@click.option("-f", "--filename", "changes", multiple=True, required=True,
+@click.option("-f", "--filename", "changes", multiple=True, required=True, type=click.Path(),
               help="The CHANGE: files, directories or - (stdin); repeatable.")
 @click.option("-R", "--recursive", is_flag=True, help="Recurse into directories.")
 @click.option("--local", is_flag=True, help="No cluster: the current state is --base.")
-@click.option("--base", "base", multiple=True,
+@click.option("--base", "base", multiple=True, type=click.Path(),
               help="With --local: the current state (files, directories); repeatable.")
 @cluster_options
 @click.option("-A", "--all-namespaces", is_flag=True,

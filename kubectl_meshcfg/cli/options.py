@@ -11,6 +11,7 @@ from ..app.explain import TargetOptions
 from ..app.scope import Scope
 from ..core.formats import PRECEDENCES
 from ..core.model import DEFAULT_ISTIO_NAMESPACE
+from .complete import complete_target
 
 F = TypeVar("F", bound=Callable[..., Any])
 DRY_RUN = click.Choice(["none", "client", "server"])
@@ -32,7 +33,7 @@ def _apply(func: F, options: list[Callable[[F], F]]) -> F:
 
 def cluster_options(func: F) -> F:
     return _apply(func, [
-        click.option("--kubeconfig", default=None,
+        click.option("--kubeconfig", default=None, type=click.Path(),
                      help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
         click.option("--context", default=None, help="The kubeconfig context to use."),
         click.option("-n", "--namespace", default=None,
@@ -54,7 +55,7 @@ def scope_options(func: F) -> F:
     func = _apply(func, [
         click.option("-A", "--all-namespaces", is_flag=True, help="Look at every namespace."),
         click.option("--local", is_flag=True, help="Work on -f manifests only, no cluster."),
-        click.option("-f", "--filename", "filenames", multiple=True,
+        click.option("-f", "--filename", "filenames", multiple=True, type=click.Path(),
                      help="File, directory or - (stdin) with manifests; repeatable."),
         click.option("-R", "--recursive", is_flag=True, help="Recurse into -f directories."),
     ])
@@ -67,7 +68,7 @@ def target_options(func: F) -> F:
                         help="Override the global object's spec.precedence.")(func)
     func = click.option("-l", "--selector", default=None, help="Label selector for targets.")(func)
     func = scope_options(func)
-    return click.argument("target", nargs=-1)(func)
+    return click.argument("target", nargs=-1, shell_complete=complete_target)(func)
 
 
 _SCOPE_FIELDS = ("kubeconfig", "context", "namespace", "all_namespaces", "local", "filenames",
