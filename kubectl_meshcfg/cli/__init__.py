@@ -15,6 +15,7 @@ import click
 
 from .. import __version__
 from ..core.errors import CheckFound, ExitStatus, Failed, MeshcfgError
+from .examples import add_examples
 
 
 @dataclass
@@ -95,7 +96,9 @@ def _register() -> None:
     for module in (explain, get, live, render, complete):
         for command in module.COMMANDS:
             command.params.append(verbose_option())
+            add_examples(command, command.name or "")
             cli.add_command(command)
+    add_examples(cli, "kubectl-meshcfg")
 
 
 _register()
