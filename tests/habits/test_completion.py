@@ -58,7 +58,8 @@ def test_flags_and_output_values(path: str) -> None:
     flags, _ = kubectl_complete(path, "get", "--")
     assert {"--no-headers", "--show-labels", "--show-managed-fields", "--output", "--selector",
             "--namespace", "--all-namespaces", "--verbose"} <= set(flags)
-    assert kubectl_complete(path, "get", "-o", "") == (["table", "wide", "yaml", "json", "name"], ":4")
+    assert kubectl_complete(path, "get", "-o", "") == (
+        ["table", "wide", "yaml", "json", "name", "jsonpath=", "custom-columns="], ":4")
     assert kubectl_complete(path, "explain", "-o", "j") == (["json"], ":4")
     assert kubectl_complete(path, "completion", "") == (["bash", "zsh", "fish"], ":4")
 
