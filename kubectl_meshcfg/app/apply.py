@@ -112,20 +112,32 @@ class ApplyOptions:
 Report = Callable[[str], None]
 
 
-def apply(scope: Scope, options: ApplyOptions, skipped: Report, applied: Report) -> None:
+Progress = Callable[[str, int, int], None]      # (phase, done, total)
+
+
+def _no_progress(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+def apply(scope: Scope, options: ApplyOptions, skipped: Report, applied: Report,
+          progress: Progress = _no_progress) -> None:
     """Validate locally, then let the server validate everything (dry run), then write;
-    `applied` hears of each object as it is written (or validated, in a dry run)."""
+    `applied` hears of each object as it is written (or validated, in a dry run),
+    `progress` of each step of the server phases."""
     default_ns = current_namespace(scope, offline_ok=options.dry_run == "client")
     planned, notes = read_configs(options.filenames, options.recursive, default_ns,
                                   scope.namespace, scope.root_namespace or scope.istio_namespace)
     for note in notes:
         skipped(note)
+    total = len(planned)
     if options.dry_run != "client":
-        for item in planned:
+        for done, item in enumerate(planned, start=1):
             _apply_one(scope, options, item, dry_run=True)
-    for item in planned:
+            progress("validating (server dry run)", done, total)
+    for done, item in enumerate(planned, start=1):
         if options.dry_run == "none":
             _apply_one(scope, options, item, dry_run=False)
+            progress("applying", done, total)
         applied(f"{RESOURCE_NAME}/{item.config.name}")
 
 

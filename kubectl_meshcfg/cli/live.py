@@ -11,6 +11,7 @@ from ..core.errors import CheckFound, UsageError
 from . import output
 from .complete import complete_config
 from .options import DRY_RUN, PRECEDENCE, cluster_options, mesh_options, non_empty
+from .progress import Progress
 
 
 def _dry_suffix(dry_run: str) -> str:
@@ -42,9 +43,14 @@ def apply(filenames: tuple[str, ...], recursive: bool, kubeconfig: str | None,
     scope = Scope(kubeconfig, context, namespace, istio_namespace=istio_namespace,
                   root_namespace=root_namespace)
     options = applying.ApplyOptions(filenames, recursive, dry_run, field_manager, force_conflicts)
-    applying.apply(scope, options, skipped=lambda note: click.echo(note, err=True),
-                   applied=lambda name: click.echo(f"{name} serverside-applied"
-                                                   f"{_dry_suffix(dry_run)}"))
+    progress = Progress()
+    try:
+        applying.apply(scope, options, skipped=lambda note: click.echo(note, err=True),
+                       applied=lambda name: click.echo(f"{name} serverside-applied"
+                                                       f"{_dry_suffix(dry_run)}"),
+                       progress=progress)
+    finally:
+        progress.close()
 
 
 @click.command()

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,39 @@ def test_get_spc_live_hides_managed_fields(meshcfg: Meshcfg, kube_cluster: KubeC
     live = kube_cluster.get_json("sidecarproxyconfigs.meshcfg.io", "one", "-n", test_namespace,
                                  "--show-managed-fields")
     assert managers == [f["manager"] for f in live["metadata"]["managedFields"]] != []
+
+
+def run_with_stderr_on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """(exit, stdout, what the terminal on stderr received)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave, env=env, text=True)
+    os.close(slave)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:          # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        received += chunk
+    out = proc.communicate(timeout=300)[0]
+    os.close(master)
+    return proc.returncode, out, received.decode()
+
+
+def test_progress_on_a_terminal_only(kube_cluster: KubeCluster, test_namespace: str,
+                                     crd: None, tmp_path: Path) -> None:
+    docs = [spc(f"c-{i:03d}", test_namespace, {"selector": {"matchLabels": {"n": str(i)}}})
+            for i in range(150)]
+    path = write(tmp_path / "many.yaml", *docs)
+    argv = [str(Path(sys.executable).parent / "kubectl-meshcfg"), "apply", "-f", str(path),
+            "--dry-run=server"]
+    env = dict(os.environ, KUBECONFIG=str(kube_cluster.kubeconfig))
+    code, out, terminal = run_with_stderr_on_a_terminal(argv, env)
+    assert code == 0
+    assert out.count("serverside-applied (server dry run)\n") == 150
+    assert "\r\x1b[Kvalidating (server dry run): 150/150" in terminal
+    assert terminal.endswith("\r\x1b[K")             # the line is erased at the end
+    piped = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, out, "")
