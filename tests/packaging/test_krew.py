@@ -66,6 +66,7 @@ def test_caveats_install_the_crd_and_name_the_shipped_rbac() -> None:
     assert f'kubectl apply -f "{store}/crds/"' in caveats
     assert f'"{store}/policy/"' in caveats
     assert f'"{store}/rbac/"' in caveats
+    assert 'ln -s kubectl-meshcfg "${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-meshcfg"' in caveats
     roles = rbac_names()
     assert roles == {"meshcfg-readonly", "meshcfg-editor"}
     assert all(role in caveats for role in roles)
@@ -211,9 +212,14 @@ def test_krew_install_then_kubectl_runs_the_plugin(krew_bin: Path, krew_root: Pa
     assert listed.returncode == 0, listed.stderr
     assert str(link) in listed.stdout
 
+    caveats = [line.strip() for line in manifest(release.manifest)["spec"]["caveats"].splitlines()]
+    (link_line,) = [line for line in caveats if line.startswith("ln -s")]
+    assert sh(link_line).returncode == 0
+    completed = sh("kubectl __complete meshcfg get -o y")
+    assert completed.stdout.splitlines() == ["yaml", ":4"], completed.stderr
+
     # The caveat's CRD command, run as a user would paste it.
-    (crd_line,) = [line.strip() for line in manifest(release.manifest)["spec"]["caveats"].splitlines()
-                   if line.strip().startswith("kubectl apply")]
+    (crd_line,) = [line for line in caveats if line.startswith("kubectl apply")]
     applied = sh(crd_line)
     assert applied.returncode == 0, applied.stderr
     assert "sidecarproxyconfigs.meshcfg.io" in applied.stdout

@@ -68,3 +68,19 @@ def test_stdin_reaches_the_plugin(plugin_path: str, venv_plugin: Path) -> None:
                               text=True, timeout=120)
     assert (r.returncode, r.stdout) == (0, expected.stdout)
     assert "sidecarproxyconfig.meshcfg.io/" in r.stdout
+
+
+def test_completion_through_kubectl_with_the_binary(plugin_path: str, plugin_binary: Path) -> None:
+    """kubectl_complete-meshcfg as a link to the one binary, found and run by kubectl."""
+    plugins = Path(plugin_path.split(":")[0])
+    (plugins / "kubectl_complete-meshcfg").symlink_to(plugin_binary)
+
+    def complete(*words: str) -> list[str]:
+        r = subprocess.run(["kubectl", "__complete", "meshcfg", *words], capture_output=True,
+                           text=True, timeout=120, env={"PATH": plugin_path, "HOME": "/nonexistent"})
+        assert r.returncode == 0 and "kubectl_complete-meshcfg" in r.stderr, r.stderr
+        return r.stdout.splitlines()
+
+    assert complete("get", "-o", "y") == ["yaml", ":4"]
+    assert complete("explain", "--local", "-f", EXAMPLES, "-n", "ai", "deploy/") == [
+        "deploy/dashboard", "deploy/svc-a", ":4"]
