@@ -384,6 +384,7 @@ class Scenario:
             "term_call": term_calls[0] if term_calls else None,
             "idle_clients": a.idle_clients,
             "agent": agent_final,
+            "hook_output_tail": self.proxy.hook_log[-8:],  # a crash's traceback, if any
             "processes": self.processes,
             "view_dir": self.view.dir,
             "host_interface": self.ns.host_if,
