@@ -11,6 +11,7 @@ meanwhile; they are the only thing left out.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -93,11 +94,17 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def node_down_first(kube_node: KubeNode) -> Iterator[None]:
-    """Asks for kube_node first, so that a cold build of the node shows its progress."""
-    run_testcluster("node-down")
-    yield
-    run_testcluster("node-down")
+def node_down_first(kube_node: KubeNode, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With our node up (kube_node: a cold build shows its progress), hold the machine's
+    node lock for the whole test, so that no other session's node starts between the two
+    snapshots; scripts/testcluster is told it is held."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    with open(cache / "meshcfg-testcluster" / "node.machine.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        monkeypatch.setenv("MESHCFG_NODE_MACHINE_LOCKED", "1")
+        run_testcluster("node-down")
+        yield
+        run_testcluster("node-down")
 
 
 def pid_of(cluster: KubeCluster, name: str) -> int:
