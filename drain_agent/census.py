@@ -153,9 +153,9 @@ class ProxyOwnership:
             return True
         try:
             return os.stat(f"{self.proc_root}/{pid}/ns/net").st_ino == self.netns
-        except PermissionError:
-            return True  # cannot tell: keep it
         except OSError:
+            # unreadable (PermissionError): another user's process without our
+            # capabilities, so not the proxy of the pod this agent runs in
             return False
 
     def find_processes(self) -> None:

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent_helpers import APP_UID, PROXY_UID, ROOT, Pod
+from agent_helpers import APP_UID, HELPER, PROXY_UID, ROOT, Pod
+from harness.view import pod_env
 
 from drain_agent.census import Census, parse_ports
 
@@ -211,3 +212,27 @@ def test_processes_vanishing_mid_scan(pod: Pod) -> None:
     assert census.run().excluded_proxy == 0
     # a pid that is gone, or whose fds cannot be read, gives no inodes and no error
     assert census.owners.socket_inodes(2**22 + 12345) == set()
+
+
+def test_a_proxy_named_process_whose_netns_is_unreadable_is_not_the_proxy(pod: Pod) -> None:
+    """A root process named envoy outside the pod (another pod's, a test's on the node): the
+    agent (uid 1337) cannot read its network namespace, so it is not this pod's proxy, and
+    its exit must not read as "the proxy exited during the drain"."""
+    proxy = pod.hold({"comm": "envoy", "listen": [{"host": "127.0.0.1", "port": 15000}]},
+                     uid=PROXY_UID)
+    foreign = subprocess.Popen([sys.executable, HELPER, json.dumps({"comm": "envoy"})],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert foreign.stdout is not None and foreign.stdout.readline().strip() == "ready"
+        code = ("import json\n"
+                "from drain_agent.census import Census\n"
+                "c = Census()\n"
+                "c.run()\n"
+                "print(json.dumps(c.owners.others))\n")
+        p = pod.ns.popen([pod.view.python, "-c", code], uid=PROXY_UID, view=pod.view,
+                         env=pod_env(str(ROOT)), stdout=subprocess.PIPE, text=True)
+        others = json.loads(p.communicate(timeout=30)[0])
+        assert proxy.pid in others and foreign.pid not in others, (others, foreign.pid)
+    finally:
+        foreign.kill()
+        foreign.wait()
