@@ -91,9 +91,16 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from . import complete, explain, get, live, render  # noqa: PLC0415 (each adds its commands)
+    from . import (  # noqa: PLC0415 (each adds its commands)
+        admission,
+        complete,
+        explain,
+        get,
+        live,
+        render,
+    )
 
-    for module in (explain, get, live, render, complete):
+    for module in (explain, get, live, render, admission, complete):
         for command in module.COMMANDS:
             command.params.append(verbose_option())
             add_examples(command, command.name or "")
