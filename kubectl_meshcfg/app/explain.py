@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core import admission
+from ..core import annotations as ann
 from ..core.effective import Effective
 from ..core.inventory import TargetQuery, parse_target_args, select_targets
 from ..core.labels import parse_selector
 from ..core.model import Target
 from ..core.resolve import Resolver
+from ..kube import admission as kube_admission
+from ..kube.errors import CrdMissing, Forbidden
 from .scope import Scope, load, make_resolver, query_namespace
 
 
@@ -66,5 +70,23 @@ def explain(scope: Scope, options: TargetOptions) -> Explained:
 
 
 def lint(scope: Scope, options: TargetOptions) -> Explained:
-    """As explain; the command reports the warnings (and exits 3 when there are any)."""
-    return explain(scope, options)
+    """As explain; the command reports the warnings (and exits 3 when there are any). Where
+    the admission policy is installed, also the workloads it cannot serve."""
+    chosen = choose_targets(scope, options)
+    results = chosen.resolver.resolve_all(chosen.targets)
+    if not scope.local and admission_installed(scope):
+        for target, result in zip(chosen.targets, results, strict=True):
+            finding = admission.skipped(target)
+            admitted = target.kind == "Pod" and ann.MANAGED_ANNOTATIONS in target.annotations
+            if finding is not None and not admitted:
+                result["warnings"].append(finding)
+    return Explained(results, chosen.named)
+
+
+def admission_installed(scope: Scope) -> bool:
+    """Whether this cluster runs meshcfg's admission policy (a reader not allowed to see
+    policies gets no admission warnings)."""
+    try:
+        return kube_admission.get_object(scope.api, admission.policy()) is not None
+    except (Forbidden, CrdMissing):
+        return False

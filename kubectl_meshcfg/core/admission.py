@@ -23,6 +23,7 @@ from typing import Any
 
 from . import annotations as ann
 from . import fields, kinds
+from .effective import Finding
 from .model import Target
 from .render import AGENT_BINARY, CONFIG_HASH, render
 from .resolve import Resolver
@@ -227,7 +228,22 @@ def params_for(resolver: Resolver, namespace: str, agent_image: str) -> dict[str
             "spec": {"precedence": resolver.precedence, "entries": entries}}
 
 
-def skip_reason(target: Target, entry: Mapping[str, Any]) -> str | None:
+ADDED_NAMES = frozenset({"istio-proxy", "istio-init", "meshcfg-drain-install", "meshcfg-drain"})
+
+
+
+def skipped(target: Target) -> Finding | None:
+    """lint's AdmissionSkipsPod for a workload (or bare pod) the policy would leave alone."""
+    if target.labels.get("sidecar.istio.io/inject") == "false":
+        return None
+    reason = skip_reason(target)
+    if reason is None or reason == SKIP_RENDERED:
+        return None     # nothing to say: render's output is in the template already (sync)
+    return {"code": "AdmissionSkipsPod",
+            "message": f"the admission policy leaves the pods of {target.ref} alone: {reason}"}
+
+
+def skip_reason(target: Target, entry: Mapping[str, Any] | None = None) -> str | None:
     """Why the policy leaves this pod (or a pod of this template) alone; None if it does not."""
     if ann.PROXY_CONFIG in target.annotations:
         return SKIP_PROXY_CONFIG
@@ -239,8 +255,8 @@ def skip_reason(target: Target, entry: Mapping[str, Any]) -> str | None:
     spec = target.pod_spec
     names = {c.get("name") for key in ("containers", "initContainers", "volumes")
              for c in spec.get(key) or ()}
-    added = {c["name"] for key in ("containers", "initContainers", "volumes")
-             for c in entry.get(key, ())}
+    added = ADDED_NAMES if entry is None else {
+        c["name"] for key in ("containers", "initContainers", "volumes") for c in entry.get(key, ())}
     if names & added:
         return SKIP_CONTAINER
     return None

@@ -35,6 +35,8 @@ FIXES: dict[str, str] = {
                                "request + terminationDrainDuration + 2 s",
     "UntrustedCode": "move the hook or image into a SidecarProxyConfig in the mesh root namespace "
                      "(docs/security.md); sync refuses to render it",
+    "AdmissionSkipsPod": "move what the annotation or container sets into a SidecarProxyConfig "
+                         "and drop it from the pod template, or use kubectl meshcfg sync for it",
     "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
                     "(kubectl rollout restart) so the injector applies the effective config",
 }

@@ -7,6 +7,7 @@ written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +25,17 @@ __all__ = ["crd", "mesh_ns", "meshcfg"]
 HASH = "meshcfg.io/config-hash"
 MANAGED = "meshcfg.io/managed-annotations"
 ADDED = ("istio-proxy", "istio-init", "meshcfg-drain-install", "meshcfg-drain")
+
+
+@pytest.fixture(autouse=True)
+def no_policy_left(kube_cluster: KubeCluster) -> Iterator[None]:
+    """The policy is cluster-wide: remove it after each test, so that other tests' lint
+    does not see it."""
+    yield
+    for doc in admission.static_objects()[1:]:
+        kube_cluster.kubectl("delete", "--ignore-not-found", "--wait=true",
+                             f"{doc['kind'].lower()}.admissionregistration.k8s.io",
+                             doc["metadata"]["name"])
 
 
 def injected_namespace(cluster: KubeCluster) -> str:
@@ -153,6 +165,14 @@ def test_admitted_pods_get_what_render_writes_and_deployments_stay_as_written(
             live = kube_cluster.get_json("deployment", name, "-n", ns)
             assert live["spec"]["template"]["metadata"].get("annotations", {}) == annotations
             assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == ["app"]
+        lint = meshcfg("lint", "-n", ns, "-o", "json")
+        assert lint.code == 3, lint.err
+        skipped = {item["target"]["name"]: [w["message"] for w in item["warnings"]
+                                            if w["code"] == "AdmissionSkipsPod"]
+                   for item in lint.json()["items"]}
+        assert {name for name, found in skipped.items() if found} == {"merge", "shared"}
+        assert "proxy.istio.io/config" in skipped["merge"][0]
+        assert "sidecar.istio.io/proxyCPU" in skipped["shared"][0]
         own = pod_of(kube_cluster, ns, "own")["metadata"]["annotations"]
         assert own["sidecar.istio.io/logLevel"] == "debug"
         assert own["sidecar.istio.io/proxyCPULimit"] == "3"
