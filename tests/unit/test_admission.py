@@ -88,3 +88,26 @@ def test_why_a_pod_is_left_alone() -> None:
     assert admission.SHARED_KEYS == ("sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyCPULimit",
                                      "sidecar.istio.io/proxyMemory",
                                      "sidecar.istio.io/proxyMemoryLimit")
+
+
+def test_admission_render_local_prints_static_objects_then_params_per_namespace() -> None:
+    from pathlib import Path
+
+    import yaml
+    from click.testing import CliRunner
+
+    from kubectl_meshcfg.cli import cli
+
+    examples = str(Path(__file__).resolve().parents[2] / "examples")
+    run = CliRunner().invoke(cli, ["admission", "render", "--local", "-f", examples])
+    assert run.exit_code == 0, run.output
+    docs = list(yaml.safe_load_all(run.stdout))
+    assert [d["kind"] for d in docs[:5]] == ["CustomResourceDefinition", "MutatingAdmissionPolicy",
+                                             *["MutatingAdmissionPolicyBinding"] * 3]
+    assert [d["metadata"]["namespace"] for d in docs[5:]] == [
+        "ai", "dev", "istio-system", "payments", "prod"]
+    ai = docs[5]["spec"]["entries"]
+    assert [e.get("source") for e in ai] == ["ai/perf-sensitive", "ai/perf-tiered", None]
+    static = CliRunner().invoke(cli, ["admission", "render", "--static-only", "--local", "-f",
+                                      examples])
+    assert list(yaml.safe_load_all(static.stdout)) == docs[:5]
