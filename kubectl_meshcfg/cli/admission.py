@@ -7,6 +7,8 @@ from typing import Any
 import click
 
 from ..app import admission as admitting
+from ..app import restart as restarting
+from ..app import sync as syncing
 from ..core.errors import CheckFound
 from . import output
 from .options import DRY_RUN, PRECEDENCE, make_scope, scope_options
@@ -75,4 +77,24 @@ def diff(precedence: str | None, agent_image: str | None, static_only: bool,
         raise CheckFound()
 
 
-COMMANDS = (admission,)
+@click.command()
+@scope_options
+@click.option("-l", "--selector", default=None, help="Label selector for pods.")
+@click.option("--precedence", type=PRECEDENCE, default=None)
+@click.option("--dry-run", type=DRY_RUN, default="none", show_default=True)
+def restart(selector: str | None, precedence: str | None, dry_run: str, **kwargs: Any) -> None:
+    """Roll exactly the workloads with a pod whose sidecar is stale (StaleSidecar), as
+    kubectl rollout restart does: only kubectl.kubernetes.io/restartedAt changes."""
+    scope = make_scope(kwargs)
+    result = restarting.restart(scope, restarting.RestartOptions(selector, precedence, dry_run))
+    suffix = "" if dry_run == "none" and not scope.local else " (dry run)"
+    for workload in result.workloads:
+        stale = result.stale_pods[(workload.namespace, workload.kind, workload.name)]
+        click.echo(f"{syncing.describe(workload)} restarted{suffix}: "
+                   f"{len(stale)} stale pod{'s' if len(stale) != 1 else ''}")
+    for pod, why in result.skipped:
+        click.echo(f"{syncing.describe(pod)} skipped: {why}", err=True)
+    click.echo(f"{len(result.workloads)} restarted, {len(result.skipped)} skipped{suffix}")
+
+
+COMMANDS = (admission, restart)

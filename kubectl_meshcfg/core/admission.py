@@ -245,10 +245,10 @@ def skipped(target: Target) -> Finding | None:
 
 def skip_reason(target: Target, entry: Mapping[str, Any] | None = None) -> str | None:
     """Why the policy leaves this pod (or a pod of this template) alone; None if it does not."""
-    if ann.PROXY_CONFIG in target.annotations:
-        return SKIP_PROXY_CONFIG
     if ann.MANAGED_ANNOTATIONS in target.annotations:
         return SKIP_RENDERED
+    if ann.PROXY_CONFIG in target.annotations:
+        return SKIP_PROXY_CONFIG
     shared = sorted(set(SHARED_KEYS) & set(target.annotations))
     if shared:
         return SKIP_SHARED.format(key=shared[0])

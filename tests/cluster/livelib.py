@@ -130,3 +130,18 @@ def kubectl_apply(cluster: KubeCluster, *docs: dict[str, Any], **kwargs: str) ->
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
+
+
+def wait_for_admission_policy(cluster: KubeCluster, namespace: str) -> None:
+    """The API server picks a new MutatingAdmissionPolicy and its params up asynchronously:
+    wait until a server dry run of a pod in `namespace` comes back mutated."""
+    from clusterlib import poll  # noqa: PLC0415
+
+    probe = yaml.safe_dump(pod("admission-probe", namespace))
+
+    def mutated() -> bool:
+        proc = cluster.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-",
+                               input=probe, check=False)
+        return proc.returncode == 0 and "meshcfg.io/config-hash" in json.loads(
+            proc.stdout)["metadata"].get("annotations", {})
+    poll(mutated, timeout=60, what="the admission policy to take effect")

@@ -17,7 +17,16 @@ from clusterlib import KubeCluster, poll
 from kubectl_meshcfg.core import admission
 from kubectl_meshcfg.core.formats import parse_quantity
 
-from .livelib import Meshcfg, crd, deployment, kubectl_apply, mesh_ns, meshcfg, spc
+from .livelib import (
+    Meshcfg,
+    crd,
+    deployment,
+    kubectl_apply,
+    mesh_ns,
+    meshcfg,
+    spc,
+    wait_for_admission_policy,
+)
 
 pytestmark = pytest.mark.cluster
 __all__ = ["crd", "mesh_ns", "meshcfg"]
@@ -146,6 +155,7 @@ def test_admitted_pods_get_what_render_writes_and_deployments_stay_as_written(
         assert params["spec"]["precedence"] == precedence
         diff = meshcfg("admission", "diff", "-n", ns, f"--istio-namespace={meshcfg.mesh_ns}")
         assert diff.code == 0 and diff.out == "", diff.out
+        wait_for_admission_policy(kube_cluster, ns)
         written = workloads(ns)
         kubectl_apply(kube_cluster, *written)
         for doc in written:
