@@ -234,3 +234,28 @@ def test_render_prints_static_objects_first_then_one_params_per_namespace(
         assert docs[1]["spec"]["failurePolicy"] == "Ignore"
     finally:
         kube_cluster.delete_namespace(ns)
+
+
+def test_diff_shows_a_config_change_and_dry_runs_write_nothing(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster) -> None:
+    ns = injected_namespace(kube_cluster)
+    mesh = f"--istio-namespace={meshcfg.mesh_ns}"
+    try:
+        kubectl_apply(kube_cluster, spc("ns", ns, {"proxy": {"logLevel": "info"}}))
+        assert meshcfg("admission", "apply", "-n", ns, mesh, "--force-conflicts").code == 0
+        kubectl_apply(kube_cluster, spc("ns", ns, {"proxy": {"logLevel": "debug"}}))
+        diff = meshcfg("admission", "diff", "-n", ns, mesh)
+        assert diff.code == 3, diff.err
+        assert f"--- live/SidecarAdmission/{ns}/meshcfg" in diff.out
+        assert "-      sidecar.istio.io/logLevel: info" in diff.out
+        assert "+      sidecar.istio.io/logLevel: debug" in diff.out
+        for mode in ("client", "server"):
+            dry = meshcfg("admission", "apply", "-n", ns, mesh, f"--dry-run={mode}")
+            assert dry.code == 0, dry.err
+            assert f"SidecarAdmission/{ns}/meshcfg serverside-applied ({mode} dry run)" in dry.out
+        params = kube_cluster.get_json("sidecaradmissions", "meshcfg", "-n", ns)
+        assert params["spec"]["entries"][-1]["annotations"]["sidecar.istio.io/logLevel"] == "info"
+        assert meshcfg("admission", "apply", "-n", ns, mesh).code == 0
+        assert meshcfg("admission", "diff", "-n", ns, mesh).code == 0
+    finally:
+        kube_cluster.delete_namespace(ns)
