@@ -87,6 +87,21 @@ EXAMPLES: dict[str, str] = {
   # Apply the rendered config and roll the workloads that changed
   kubectl meshcfg sync -n shop --restart
 """,
+    "admission": """
+  # The admission objects for Git, from the manifests in the repository (no cluster)
+  kubectl meshcfg admission render --local -f config/ -R > admission.yaml
+
+  # What applying them would change in the cluster, then apply them
+  kubectl meshcfg admission diff -A
+  kubectl meshcfg admission apply -A --dry-run=server
+""",
+    "restart": """
+  # Which workloads run a sidecar older than their config, without rolling them
+  kubectl meshcfg restart -A --dry-run=client
+
+  # Roll them (only kubectl.kubernetes.io/restartedAt changes)
+  kubectl meshcfg restart -n shop -l app=web
+""",
     "completion": """
   # kubectl meshcfg <TAB> through kubectl: put kubectl_complete-meshcfg on PATH
   ln -s "$(command -v kubectl-meshcfg)" ~/.local/bin/kubectl_complete-meshcfg
