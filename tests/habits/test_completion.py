@@ -48,8 +48,8 @@ def kubectl_complete(path: str, *words: str, kubeconfig: str = "/nonexistent") -
 
 def test_subcommands(path: str) -> None:
     values, directive = kubectl_complete(path, "")
-    assert values == ["apply", "completion", "delete", "diff", "explain", "get", "lint",
-                      "render", "sync"]
+    assert values == ["admission", "apply", "completion", "delete", "diff", "explain", "get",
+                      "lint", "render", "restart", "sync"]
     assert directive == ":4"           # no file names
     assert kubectl_complete(path, "ex") == (["explain"], ":4")
 
