@@ -6,18 +6,27 @@ test oracle that the fast `resolve.Resolver` must agree with, and the benchmark 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from kubectl_meshcfg.core import annotations as ann
 from kubectl_meshcfg.core import fields, warnings
-from kubectl_meshcfg.core.model import API_VERSION, MeshConfig, SidecarProxyConfig, Target
+from kubectl_meshcfg.core.formats import parse_quantity
+from kubectl_meshcfg.core.model import (
+    API_VERSION,
+    InjectorValues,
+    MeshConfig,
+    SidecarProxyConfig,
+    Target,
+)
 from kubectl_meshcfg.core.resolve import ANNOTATION_FIRST, LAYER_ORDER, config_source
 
 
 def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None,
                   target: Target, root_namespace: str | None = None,
-                  precedence: str | None = None) -> dict[str, Any]:
+                  precedence: str | None = None, injector: InjectorValues | None = None
+                  ) -> dict[str, Any]:
     root = root_namespace or (mesh.root_namespace if mesh else "istio-system")
     oldest_first = sorted(configs, key=SidecarProxyConfig.age_key)
     global_candidates = [c for c in oldest_first if c.namespace == root and c.selector is None]
@@ -30,9 +39,21 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
             or ANNOTATION_FIRST
 
     layers: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {}
-    found: list[dict[str, Any]] = []
     defaults = {leaf.path: leaf.default for leaf in fields.LEAVES if leaf.default is not None}
-    layers["default"] = (defaults, {path: {"layer": "default"} for path in defaults})
+    default_sources: dict[str, dict[str, Any]] = {path: {"layer": "default"} for path in defaults}
+    if injector is not None:
+        read = ann.read_injector_values(injector.values, "values")
+        defaults.update(read.values)
+        default_sources.update({path: {"layer": "default", "kind": "ConfigMap",
+                                       "namespace": injector.namespace, "name": injector.name}
+                                for path in read.values})
+        found_default = [warnings.invalid_input(
+            "InvalidInjectorValues", f"{injector.namespace}/{injector.name} {w}", r)
+            for w, r in read.invalid]
+    else:
+        found_default = []
+    layers["default"] = (defaults, default_sources)
+    found: list[dict[str, Any]] = list(found_default)
     if mesh is not None:
         read = ann.read_proxy_config(mesh.default_config, "defaultConfig")
         source = {"layer": "mesh", "kind": "ConfigMap", "namespace": mesh.namespace,
@@ -52,7 +73,7 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
                                                [c.ref for c in candidates[1:]]))
     # the conflict warnings of the stack come before the workload conflict in the fast path
     found = _stack_order(found)
-    annotation_layer = ann.read_annotations(target.annotations)
+    annotation_layer = ann.read_annotations(target.annotations, target.synced_keys)
     layers["annotation"] = (annotation_layer.values,
                             {path: {"layer": "annotation", "annotation": key}
                              for path, key in annotation_layer.keys.items()})
@@ -65,6 +86,7 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
                  if name in layers and path in layers[name][0]]
         result_fields[path] = {"value": chain[0]["value"], "source": chain[0]["source"],
                                "overridden": chain[1:]}
+    _derive_concurrency(result_fields)
     found += warnings.partial_resources(annotation_layer.resource_keys)
     found += [warnings.invalid_input("InvalidAnnotation", w, r) for w, r in annotation_layer.invalid]
     found += warnings.value_warnings(result_fields, target.grace_period)
@@ -77,6 +99,17 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
 
 
 def _stack_order(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rank = {"InvalidMeshConfig": 0, "GlobalConflict": 1, "NamespaceConflict": 2,
-            "WorkloadConflict": 3}
+    rank = {"InvalidInjectorValues": 0, "InvalidMeshConfig": 1, "GlobalConflict": 2,
+            "NamespaceConflict": 3, "WorkloadConflict": 4}
     return sorted(found, key=lambda w: rank[w["code"]])
+
+
+def _derive_concurrency(result_fields: dict[str, Any]) -> None:
+    """SPEC: concurrency unset = ceil(CPU limit), 0 without a limit, with the default source."""
+    limit = result_fields.get("proxy.resources.limits.cpu")
+    cores = parse_quantity(str(limit["value"])) if limit else None
+    derived = math.ceil(cores) if cores else 0
+    field = result_fields["proxy.concurrency"]
+    for entry in [field, *field["overridden"]]:
+        if entry["value"] is fields.DERIVED_CONCURRENCY:
+            entry["value"] = derived

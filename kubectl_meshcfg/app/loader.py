@@ -147,11 +147,14 @@ def add_document(inventory: Inventory, origin: Origin, doc: dict[str, Any],
         inventory.configs.append(model.parse_config(doc, origin, default_namespace, order))
     elif kinds.is_target(kind):
         inventory.targets.append(model.parse_target(doc, origin, default_namespace))
-    elif kind == "ConfigMap" and _is_mesh_config(doc, istio_namespace):
+    elif kind == "ConfigMap" and _is_istio_configmap(doc, model.MESH_CONFIGMAP, istio_namespace):
         inventory.mesh = model.parse_mesh_config(doc, origin, istio_namespace)
+    elif kind == "ConfigMap" and _is_istio_configmap(doc, model.INJECTOR_CONFIGMAP,
+                                                     istio_namespace):
+        inventory.injector = model.parse_injector_values(doc, origin, istio_namespace)
 
 
-def _is_mesh_config(doc: dict[str, Any], istio_namespace: str) -> bool:
+def _is_istio_configmap(doc: dict[str, Any], name: str, istio_namespace: str) -> bool:
     meta = doc.get("metadata") or {}
-    return bool(meta.get("name") == model.MESH_CONFIGMAP
+    return bool(meta.get("name") == name
                 and meta.get("namespace", istio_namespace) == istio_namespace)

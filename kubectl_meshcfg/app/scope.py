@@ -101,4 +101,5 @@ def load_live(scope: Scope, query: TargetQuery | None = None,
 
 def make_resolver(inventory: Inventory, scope: Scope, precedence: str | None) -> Resolver:
     return Resolver(inventory.configs, inventory.mesh, root_namespace=scope.root_namespace,
-                    precedence=precedence, istio_namespace=scope.istio_namespace)
+                    precedence=precedence, istio_namespace=scope.istio_namespace,
+                    injector=inventory.injector)

@@ -12,13 +12,11 @@ from ..core import render as rendering
 from ..core.errors import MeshcfgError, UsageError
 from ..core.inventory import TargetQuery, select_targets
 from ..core.labels import parse_selector
-from ..core.model import Target
+from ..core.model import SYNC_FIELD_MANAGER, Target
 from ..core.syncplan import WorkloadPlan, plan
 from ..kube import writes
 from ..kube.transport import Api
 from .scope import Scope, load, make_resolver, query_namespace
-
-SYNC_FIELD_MANAGER = "kubectl-meshcfg-sync"
 
 
 @dataclass(frozen=True)

@@ -41,19 +41,31 @@ class LayerInput:
         self.keys[leaf] = key
 
 
-def managed_keys(annotations: Mapping[str, str]) -> frozenset[str]:
-    """Annotation keys meshcfg itself wrote: its output, never an input."""
+def managed_keys(annotations: Mapping[str, str], synced: frozenset[str] | None = None
+                 ) -> frozenset[str]:
+    """Annotation keys meshcfg itself wrote: its output, never an input. Listed in
+    meshcfg.io/managed-annotations and, where managedFields are known (`synced`), set by
+    meshcfg's sync manager alone (a key a user also wrote, or edited, is the user's)."""
     listed = annotations.get(MANAGED_ANNOTATIONS, "")
-    return frozenset(k.strip() for k in listed.split(",") if k.strip())
+    keys = frozenset(k.strip() for k in listed.split(",") if k.strip())
+    return keys if synced is None else keys & synced
 
 
-def read_annotations(annotations: Mapping[str, str]) -> LayerInput:
+def user_keys(annotations: Mapping[str, str], synced: frozenset[str] | None = None
+              ) -> frozenset[str]:
+    """The Istio annotations a user wrote (inputs that render and sync never touch)."""
+    managed = managed_keys(annotations, synced)
+    return frozenset(key for key in annotations if key in _READ_ORDER and key not in managed)
+
+
+def read_annotations(annotations: Mapping[str, str], synced: frozenset[str] | None = None
+                     ) -> LayerInput:
     """The annotation layer of a pod (or pod template)."""
     result = LayerInput()
     keys = [key for key in annotations if key in _READ_ORDER]
     if not keys:
         return result
-    managed = managed_keys(annotations)
+    managed = managed_keys(annotations, synced)
     for key in sorted(keys, key=_READ_ORDER.__getitem__):
         if key not in managed:
             if key in RESOURCE_ANNOTATIONS:
@@ -160,3 +172,27 @@ def _read_metadata(metadata: Any, key: str, result: LayerInput) -> None:
             result.invalid.append((f"{key} proxyMetadata.{name}", "must be NAME: string"))
         else:
             result.set(fields.METADATA_PREFIX + str(name), value, key)
+
+
+def read_injector_values(values: Mapping[str, Any], where: str) -> LayerInput:
+    """Leaves the injector's chart values set (`fields.Istio.default_from` "values:PATH")."""
+    result = LayerInput()
+    for leaf in fields.LEAVES:
+        source = leaf.istio.default_from
+        if not source.startswith("values:"):
+            continue
+        raw: Any = values
+        for key in source.removeprefix("values:").split("."):
+            raw = raw.get(key) if isinstance(raw, dict) else None
+        if raw is None:
+            continue
+        _read_proxy_config_value(source.removeprefix("values:"), _as_text(leaf, raw), leaf,
+                                 where, result)
+    return result
+
+
+def _as_text(leaf: fields.Leaf, raw: Any) -> Any:
+    """Helm renders a quantity written as a number (cpu: 2) as a JSON number."""
+    if leaf.kind == "quantity" and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return formats.scalar_text(raw)
+    return raw

@@ -37,7 +37,7 @@ def overlay(base: Inventory, change: Inventory) -> Inventory:
     targets = {_key(t): t for t in base.targets}
     targets.update({_key(t): t for t in change.targets})
     return Inventory(configs=list(configs.values()), targets=list(targets.values()),
-                     mesh=change.mesh or base.mesh)
+                     mesh=change.mesh or base.mesh, injector=change.injector or base.injector)
 
 
 def _key(target: Target) -> Key:
@@ -47,7 +47,7 @@ def _key(target: Target) -> Key:
 def affected_namespaces(change: Inventory, root_namespace: str) -> set[str] | None:
     """Namespaces whose targets the change can touch; None = every namespace (a global
     object or the mesh config changes)."""
-    if change.mesh is not None:
+    if change.mesh is not None or change.injector is not None:
         return None
     found: set[str] = set()
     for config in change.configs:

@@ -10,8 +10,10 @@ Adding a field is one entry here plus tests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from . import formats
@@ -56,6 +58,31 @@ class Leaf:
     istio: Istio = Istio()
 
 
+class Derived:
+    """A default that is not a constant: pilot-agent derives it at start-up."""
+
+    def __init__(self, rule: str):
+        self.rule = rule
+
+    def __repr__(self) -> str:
+        return f"<derived: {self.rule}>"
+
+
+# concurrency left unset: pilot-agent runs ceil(CPU limit) workers, all cores without a limit
+DERIVED_CONCURRENCY = Derived("ceil(proxy.resources.limits.cpu), 0 without a limit")
+
+
+@lru_cache(maxsize=4096)
+def derive_concurrency(cpu_limit: str | None) -> int:
+    """pilot-agent's concurrency when none is set (pilot/cmd/pilot-agent/config/config.go)."""
+    cores = formats.parse_quantity(cpu_limit) if cpu_limit else None
+    return math.ceil(cores) if cores is not None and cores > 0 else 0
+
+# The pinned Istio chart's values (manifests/charts/istio-control/istio-discovery/values.yaml):
+# `global.proxy.resources` is used for istio-proxy AND istio-init.
+CHART_RESOURCES = {"requests.cpu": "100m", "requests.memory": "128Mi",
+                   "limits.cpu": "2000m", "limits.memory": "1024Mi"}
+
 METADATA_PREFIX = "proxy.proxyMetadata."
 METADATA_PATH = "proxy.proxyMetadata"
 PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
@@ -97,10 +124,9 @@ def _traffic(name: str, kind: str, help_text: str, default: str, flag: str, valu
 
 
 LEAVES: tuple[Leaf, ...] = (
-    *_resources("proxy", {"requests.cpu": "100m", "requests.memory": "128Mi",
-                          "limits.cpu": "2000m", "limits.memory": "1024Mi"}),
+    *_resources("proxy", CHART_RESOURCES),
     Leaf("proxy.concurrency", "int",
-         "Envoy worker threads; 0 = derive from the CPU limit", 2,
+         "Envoy worker threads; 0 = all cores", DERIVED_CONCURRENCY,
          istio=_proxy_config("concurrency")),
     Leaf("proxy.logLevel", "enum", "Envoy log level", "warning",
          istio=_annotation("sidecar.istio.io/logLevel", (READ_ARG, "istio-proxy", "--proxyLogLevel"),
@@ -116,8 +142,7 @@ LEAVES: tuple[Leaf, ...] = (
          istio=_proxy_config("privateKeyProvider", "", read_back=False)),
     Leaf("proxy.dnsCapture", "bool", "Istio DNS proxying (ISTIO_META_DNS_CAPTURE)", False,
          istio=_proxy_config(f"proxyMetadata.{DNS_CAPTURE_KEY}")),
-    *_resources("init", {"requests.cpu": "10m", "requests.memory": "10Mi",
-                         "limits.cpu": "2000m", "limits.memory": "1024Mi"}),
+    *_resources("init", CHART_RESOURCES),
     _traffic("includeInboundPorts", "ports", "inbound ports captured ('*' = all)", "*", "-b",
              "includeInboundPorts", include=True),
     _traffic("excludeInboundPorts", "ports", "inbound ports not captured", "", "-d",
@@ -132,7 +157,8 @@ LEAVES: tuple[Leaf, ...] = (
              "excludeIPRanges"),
     Leaf("lifecycle.holdApplicationUntilProxyStarts", "bool",
          "start the application only once the proxy is ready", False,
-         istio=_proxy_config("holdApplicationUntilProxyStarts")),
+         istio=_proxy_config("holdApplicationUntilProxyStarts",
+                             "values:global.proxy.holdApplicationUntilProxyStarts")),
     Leaf("lifecycle.terminationDrainDuration", "duration",
          "how long pilot-agent lets Envoy drain after SIGTERM", "5s",
          istio=_proxy_config("terminationDrainDuration")),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from . import kinds
 from .errors import NotFound, UsageError
 from .labels import Selector
-from .model import MeshConfig, SidecarProxyConfig, Target
+from .model import InjectorValues, MeshConfig, SidecarProxyConfig, Target
 
 
 @dataclass
@@ -17,6 +17,7 @@ class Inventory:
     configs: list[SidecarProxyConfig] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     mesh: MeshConfig | None = None
+    injector: InjectorValues | None = None     # the default revision's injector values
 
 
 @dataclass(frozen=True)

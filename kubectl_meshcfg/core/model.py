@@ -17,6 +17,7 @@ API_GROUP = "meshcfg.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
 KIND = "SidecarProxyConfig"
 MESH_CONFIGMAP = "istio"
+INJECTOR_CONFIGMAP = "istio-sidecar-injector"
 DEFAULT_ISTIO_NAMESPACE = "istio-system"
 DEFAULT_GRACE_SECONDS = 30      # Kubernetes' terminationGracePeriodSeconds default
 # what meshcfg-drain keeps free after pilot-agent's drain (drain_agent's
@@ -81,10 +82,23 @@ class Target:
     pod_spec: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     origin: Origin = CLUSTER
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # annotation keys only meshcfg's sync manager set (from managedFields); None = unknown,
+    # then the keys listed in meshcfg.io/managed-annotations are meshcfg's
+    synced_keys: frozenset[str] | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.kind.lower()}/{self.name}"
+
+
+@dataclass(frozen=True)
+class InjectorValues:
+    """The `values` of an injector ConfigMap (`istio-sidecar-injector[-<rev>]`): the chart
+    values the installed injector renders its template with."""
+
+    namespace: str
+    name: str
+    values: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -313,7 +327,29 @@ def parse_target(doc: Mapping[str, Any], origin: Origin, default_namespace: str)
     return Target(kind=str(doc.get("kind")), namespace=str(meta.get("namespace") or default_namespace),
                   name=str(name), labels=labels, annotations=annotations, grace_period=grace,
                   owner=controller_owner(meta), pod_spec=pod_spec if isinstance(pod_spec, dict) else {},
-                  origin=origin, raw=doc)
+                  origin=origin, raw=doc, synced_keys=_synced_keys(doc, meta))
+
+
+SYNC_FIELD_MANAGER = "kubectl-meshcfg-sync"
+
+
+def _synced_keys(doc: Mapping[str, Any], meta: Mapping[str, Any]) -> frozenset[str] | None:
+    """Template annotation keys that meshcfg's sync manager set and no other manager did."""
+    entries = meta.get("managedFields")
+    kind = kinds.BY_NAME.get(str(doc.get("kind")))
+    if not isinstance(entries, list) or not entries or kind is None:
+        return None
+    ours: set[str] = set()
+    theirs: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        node: Any = entry.get("fieldsV1") or {}
+        for key in (*kind.template_path, "metadata", "annotations"):
+            node = node.get(f"f:{key}") if isinstance(node, dict) else None
+        keys = {k[2:] for k in node if k.startswith("f:")} if isinstance(node, dict) else set()
+        (ours if entry.get("manager") == SYNC_FIELD_MANAGER else theirs).update(keys)
+    return frozenset(ours - theirs)
 
 
 def _template_path(doc: Mapping[str, Any], path: str) -> str:
@@ -368,3 +404,24 @@ def parse_mesh_config(doc: Mapping[str, Any], origin: Origin, istio_namespace: s
 
 def _first_line(error: Exception) -> str:
     return " ".join(str(error).split())
+
+
+def parse_injector_values(doc: Mapping[str, Any], origin: Origin, istio_namespace: str
+                          ) -> InjectorValues:
+    """The injector ConfigMap's `values` (JSON, as the chart writes it; YAML is read too)."""
+    import yaml  # noqa: PLC0415
+
+    from . import kubeyaml  # noqa: PLC0415
+
+    obj = describe_object(doc, istio_namespace)
+    text = (doc.get("data") or {}).get("values") or ""
+    try:
+        values = kubeyaml.load(text) or {}
+    except yaml.YAMLError as error:
+        raise InvalidInput([(origin.at(obj, "data.values"), f"invalid JSON: {_first_line(error)}")]
+                           ) from None
+    if not isinstance(values, dict):
+        raise InvalidInput([(origin.at(obj, "data.values"), "must be a JSON object")])
+    meta = doc.get("metadata") or {}
+    return InjectorValues(namespace=str(meta.get("namespace") or istio_namespace),
+                          name=str(meta.get("name") or INJECTOR_CONFIGMAP), values=values)

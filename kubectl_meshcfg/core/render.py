@@ -53,7 +53,6 @@ ANNOTATION_LEAVES = tuple(leaf for leaf in fields.LEAVES
                           if leaf.istio.write == fields.WRITE_ANNOTATION)
 PROXY_CONFIG_LEAVES = tuple(leaf for leaf in fields.LEAVES
                             if leaf.istio.write == fields.WRITE_PROXY_CONFIG)
-MANAGED_PROXY_CONFIG_KEYS = (*fields.PROXY_CONFIG_LEAVES, "proxyMetadata")
 
 
 @dataclass
@@ -70,12 +69,13 @@ class Rendered:
 
 def render(target: Target, effective: Effective, agent_image: str = DEFAULT_AGENT_IMAGE) -> Rendered:
     values: Mapping[str, Any] = values_of(effective)
-    notes: list[str] = []
+    theirs = ann.user_keys(target.annotations, target.synced_keys)
+    notes = _undeliverable(effective, theirs)
     if agent_enabled(values):
         require_agent_budget(target, values)
         values = with_agent_stats(values)
         notes += _agent_stats_notes(target.annotations)
-    annotations = _annotations(values, target.annotations)
+    annotations = _annotations(values, theirs, _derived(effective))
     init_containers = [_istio_init(values)]
     containers: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
@@ -92,26 +92,55 @@ def render(target: Target, effective: Effective, agent_image: str = DEFAULT_AGEN
     return Rendered(_wrap(target, annotations, spec), notes)
 
 
-def _annotations(values: Mapping[str, Any], current: Mapping[str, str]) -> dict[str, str]:
-    result = {leaf.istio.annotation: str(values[leaf.path]) for leaf in ANNOTATION_LEAVES}
-    result[ann.PROXY_CONFIG] = _proxy_config_text(values, current.get(ann.PROXY_CONFIG))
+def _derived(effective: Effective) -> frozenset[str]:
+    """Leaves at a default pilot-agent derives (render leaves them unset too)."""
+    return frozenset(path for path, field in effective["fields"].items()
+                     if field["source"]["layer"] == "default"
+                     and isinstance(fields.LEAF_BY_PATH.get(path, _PLAIN).default, fields.Derived))
+
+
+_PLAIN = fields.Leaf("", "string", "")
+
+
+def _annotations(values: Mapping[str, Any], theirs: frozenset[str],
+                 derived: frozenset[str]) -> dict[str, str]:
+    """meshcfg's annotations: every one the registry writes, except the user's own."""
+    result = {leaf.istio.annotation: str(values[leaf.path]) for leaf in ANNOTATION_LEAVES
+              if leaf.istio.annotation not in theirs}
+    if ann.PROXY_CONFIG not in theirs:
+        result[ann.PROXY_CONFIG] = _proxy_config_text(values, derived)
     return result
 
 
-def _proxy_config_text(values: Mapping[str, Any], current_text: str | None) -> str:
-    """Merge meshcfg's keys into the existing annotation, keeping keys it does not manage."""
+def _undeliverable(effective: Effective, theirs: frozenset[str]) -> list[str]:
+    """Values that only a user's own annotation could carry to the injector, where the
+    effective value is not that annotation's (render never changes a user's key)."""
+    notes = []
+    for path, entry in effective["fields"].items():
+        leaf = fields.leaf_for(path)
+        write = leaf.istio.write or (fields.WRITE_PROXY_CONFIG if path.startswith(
+            fields.METADATA_PREFIX) else "")
+        key = leaf.istio.annotation if write == fields.WRITE_ANNOTATION else (
+            ann.PROXY_CONFIG if write == fields.WRITE_PROXY_CONFIG else "")
+        if key not in theirs or entry["source"].get("annotation") == key:
+            continue
+        if key == ann.PROXY_CONFIG and entry["source"]["layer"] in ("mesh", "default"):
+            continue   # the injector merges the mesh config under the annotation too
+        notes.append(f"{path} is not rendered: the object's own annotation {key} carries it "
+                     f"to Istio and render never changes a user's annotation; move {key} into "
+                     "a SidecarProxyConfig (or remove it) to let meshcfg set it")
+    return notes
+
+
+def _proxy_config_text(values: Mapping[str, Any], derived: frozenset[str]) -> str:
+    """meshcfg's `proxy.istio.io/config`: the ProxyConfig keys the registry writes."""
     merged: dict[str, Any] = {}
-    if current_text:
-        try:
-            existing = yaml.safe_load(current_text)
-        except yaml.YAMLError:
-            existing = None
-        if isinstance(existing, dict):
-            merged = {k: v for k, v in existing.items() if k not in MANAGED_PROXY_CONFIG_KEYS}
     metadata = {path[len(fields.METADATA_PREFIX):]: str(value) for path, value in values.items()
                 if path.startswith(fields.METADATA_PREFIX)}
     for leaf in PROXY_CONFIG_LEAVES:
         key = leaf.istio.proxy_config
+        if leaf.path in derived:
+            continue   # left unset, pilot-agent derives it as explain does
         if key.startswith("proxyMetadata."):   # an env flag: always written, true or false
             metadata[key.split(".", 1)[1]] = "true" if values.get(leaf.path) else "false"
         elif values.get(leaf.path) is not None:

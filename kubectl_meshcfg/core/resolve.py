@@ -20,7 +20,7 @@ from typing import Any
 from . import annotations as ann
 from . import fields, warnings
 from .effective import Effective, Entry, Field, Finding, Source
-from .model import API_VERSION, MeshConfig, SidecarProxyConfig, Target
+from .model import API_VERSION, InjectorValues, MeshConfig, SidecarProxyConfig, Target
 
 ANNOTATION_FIRST = "annotation-first"
 WORKLOAD_FIRST = "workload-first"
@@ -29,6 +29,8 @@ LAYER_ORDER = {
     WORKLOAD_FIRST: ("default", "mesh", "global", "namespace", "annotation", "workload"),
 }
 DEFAULT_SOURCE: Source = {"layer": "default"}
+CONCURRENCY = "proxy.concurrency"
+CPU_LIMIT = "proxy.resources.limits.cpu"
 
 
 def config_source(layer: str, config: SidecarProxyConfig) -> Source:
@@ -101,7 +103,7 @@ class Resolver:
 
     def __init__(self, configs: Iterable[SidecarProxyConfig], mesh: MeshConfig | None = None,
                  root_namespace: str | None = None, precedence: str | None = None,
-                 istio_namespace: str = "istio-system"):
+                 istio_namespace: str = "istio-system", injector: InjectorValues | None = None):
         self.root_namespace = root_namespace or (mesh.root_namespace if mesh else istio_namespace)
         by_age = sorted(configs, key=SidecarProxyConfig.age_key)
         self.global_configs = [c for c in by_age
@@ -115,16 +117,17 @@ class Resolver:
                 self.namespace_configs[config.namespace].append(config)
         winner = self.global_configs[0] if self.global_configs else None
         self.precedence = precedence or (winner.precedence if winner else None) or ANNOTATION_FIRST
-        self._base_desc = _chains(self._base_layers(mesh))
+        self._base_desc = _chains(self._base_layers(mesh, injector))
         self._base_fields = {leaf: _field(self._base_desc[leaf])
                              for leaf in sorted(self._base_desc, key=fields.sort_key)}
         self._stacks: dict[tuple[str | None, str | None], _Stack] = {}
         self._annotation_sources: dict[str, Source] = {}
+        self._derived: dict[tuple[int, Any], tuple[Field, Field]] = {}
 
-    def _base_layers(self, mesh: MeshConfig | None) -> list[_Layer]:
-        defaults = {leaf.path: leaf.default for leaf in fields.LEAVES if leaf.default is not None}
-        layers = [_Layer(DEFAULT_SOURCE, defaults)]
+    def _base_layers(self, mesh: MeshConfig | None, injector: InjectorValues | None
+                     ) -> list[_Layer]:
         self._base_warnings: list[Finding] = []
+        layers = default_layers(injector, self._base_warnings)
         if mesh is not None:
             source: Source = {"layer": "mesh", "kind": "ConfigMap", "namespace": mesh.namespace,
                       "name": mesh.name}
@@ -154,8 +157,9 @@ class Resolver:
         """The SPEC section 4 EffectiveSidecarConfig of one target."""
         workload = self.matching_workload_configs(target)
         stack = self._stack_for(target, workload)
-        layer = ann.read_annotations(target.annotations)
+        layer = ann.read_annotations(target.annotations, target.synced_keys)
         fields_ = stack.with_annotations(layer, self._annotation_sources)
+        self._derive_concurrency(fields_)
         found = list(stack.warnings)
         if len(workload) > 1:
             found += _conflicts("WorkloadConflict", "workload", workload)
@@ -171,6 +175,17 @@ class Resolver:
                 "target": {"kind": target.kind, "namespace": target.namespace,
                            "name": target.name},
                 "precedence": self.precedence, "fields": fields_, "warnings": found}
+
+    def _derive_concurrency(self, fields_: dict[str, Field]) -> None:
+        """Where nobody set concurrency, pilot-agent derives it from the CPU limit: the
+        default layer's value depends on the target's own effective limit."""
+        field = fields_[CONCURRENCY]
+        limit = fields_.get(CPU_LIMIT)
+        key = (id(field), None if limit is None else limit["value"])
+        cached = self._derived.get(key)
+        if cached is None:   # the field is kept in the cache, so its id stays unique
+            cached = self._derived[key] = (field, with_derived_concurrency(field, key[1]))
+        fields_[CONCURRENCY] = cached[1]
 
     def matching_workload_configs(self, target: Target) -> list[SidecarProxyConfig]:
         return [c for c in self.workload_configs.get(target.namespace, ())
@@ -212,3 +227,36 @@ def _conflicts(code: str, layer: str, candidates: Sequence[SidecarProxyConfig]) 
     if len(candidates) < 2:
         return []
     return [warnings.conflict(code, layer, candidates[0].ref, [c.ref for c in candidates[1:]])]
+
+
+def default_layers(injector: InjectorValues | None, found: list[Finding]) -> list[_Layer]:
+    """The default layer: the injector's values where it sets a leaf (source: its
+    ConfigMap), else the pinned Istio's built-in values (source: {"layer": "default"})."""
+    from_values: Mapping[str, Any] = {}
+    layers = []
+    if injector is not None:
+        source: Source = {"layer": "default", "kind": "ConfigMap",
+                          "namespace": injector.namespace, "name": injector.name}
+        read = ann.read_injector_values(injector.values, "values")
+        from_values = read.values
+        layers.append(_Layer(source, from_values))
+        found += [warnings.invalid_input("InvalidInjectorValues",
+                                         f"{injector.namespace}/{injector.name} {where}", reason)
+                  for where, reason in read.invalid]
+    builtin = {leaf.path: leaf.default for leaf in fields.LEAVES
+               if leaf.default is not None and leaf.path not in from_values}
+    return [_Layer(DEFAULT_SOURCE, builtin), *layers]
+
+
+def with_derived_concurrency(field: Field, cpu_limit: Any) -> Field:
+    """The field with the derived default (a placeholder until the limit is known) filled in,
+    as the winner or as the lowest overridden entry."""
+    derived = fields.derive_concurrency(None if cpu_limit is None else str(cpu_limit))
+    if field["value"] is fields.DERIVED_CONCURRENCY:
+        return {"value": derived, "source": field["source"], "overridden": []}
+    overridden = field["overridden"]
+    if overridden and overridden[-1]["value"] is fields.DERIVED_CONCURRENCY:
+        lowest: Entry = {"value": derived, "source": overridden[-1]["source"]}
+        return {"value": field["value"], "source": field["source"],
+                "overridden": [*overridden[:-1], lowest]}
+    return field

@@ -79,11 +79,20 @@ def _read_proxy_config(containers: Containers, config: Mapping[str, Any], leaf: 
         raw = (config.get("proxyMetadata") or {}).get(key.split(".", 1)[1])
     else:
         raw = config.get(key)
+    if raw is None and isinstance(leaf.default, fields.Derived):
+        return _derived(containers, leaf)
     if raw is None:
         return leaf.default
     if leaf.kind == "bool":
         return str(raw).lower() == "true" if isinstance(raw, str) else bool(raw)
     return raw
+
+
+def _derived(containers: Containers, leaf: fields.Leaf) -> Any:
+    """What pilot-agent derives when PROXY_CONFIG leaves the leaf out (concurrency)."""
+    proxy = containers.get(fields.CONTAINERS["proxy"]) or {}
+    limit = ((proxy.get("resources") or {}).get("limits") or {}).get("cpu")
+    return fields.derive_concurrency(None if limit is None else str(limit))
 
 
 _READERS: dict[str, Callable[[Containers, Mapping[str, Any], fields.Leaf, tuple[str, ...]], Any]] = {

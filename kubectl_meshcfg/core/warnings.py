@@ -50,23 +50,36 @@ def conflict(code: str, layer: str, winner: str, losers: list[str]) -> Finding:
             "objects": [winner, *losers]}
 
 
-def _present(value: Any) -> bool:
-    return value is not None
+def _value(field: Field | None) -> Any:
+    return None if field is None else field["value"]
 
 
-def _enabled(value: Any) -> bool:
-    return bool(value and value.get("enabled"))
+def _present(field: Field | None) -> bool:
+    return field is not None
 
 
-# The leaves value_warnings reads, each with what of its value the checks need (the
+def _enabled(field: Field | None) -> bool:
+    return bool(field and field["value"].get("enabled"))
+
+
+def _truthy(field: Field | None) -> bool:
+    return bool(field and field["value"])
+
+
+def _set_by_someone(field: Field | None) -> Any:
+    """The value unless it is Istio's default (a derived concurrency always matches)."""
+    return None if field is None or field["source"]["layer"] == "default" else field["value"]
+
+
+# The leaves value_warnings reads, each with what of its field the checks need (the
 # checks and their cache see only that, by name).
-WATCHED: dict[str, Callable[[Any], Any] | None] = {
-    "lifecycle.terminationDrainDuration": None, "proxy.concurrency": None,
-    **{f"{c}.resources.{g}.{r}": None for c in ("proxy", "init") for r in ("cpu", "memory")
+WATCHED: dict[str, Callable[[Field | None], Any]] = {
+    "lifecycle.terminationDrainDuration": _value, "proxy.concurrency": _set_by_someone,
+    **{f"{c}.resources.{g}.{r}": _value for c in ("proxy", "init") for r in ("cpu", "memory")
        for g in ("requests", "limits")},
-    **{f"traffic.{io}{d}Ports": None for d in ("Inbound", "Outbound") for io in ("include", "exclude")},
+    **{f"traffic.{io}{d}Ports": _value for d in ("Inbound", "Outbound") for io in ("include", "exclude")},
     "lifecycle.preStop": _present, "lifecycle.drainAgent": _enabled,
-    "lifecycle.holdApplicationUntilProxyStarts": bool, "lifecycle.postStart": _present,
+    "lifecycle.holdApplicationUntilProxyStarts": _truthy, "lifecycle.postStart": _present,
 }
 _WATCHED = tuple(WATCHED.items())
 Values = Mapping[str, Any]
@@ -75,19 +88,13 @@ Values = Mapping[str, Any]
 def value_warnings(resolved: Mapping[str, Field], grace: int | None) -> list[Finding]:
     """Warnings that depend only on effective values (resolved: leaf -> {"value": ...})
     and the pod's grace period."""
-    key = (*(_watched(resolved, leaf, project) for leaf, project in _WATCHED), grace)
+    key = (*(project(resolved.get(leaf)) for leaf, project in _WATCHED), grace)
     cached = _VALUE_CACHE.get(key)
     if cached is None:
         if len(_VALUE_CACHE) > 65536:
             _VALUE_CACHE.clear()
         cached = _VALUE_CACHE[key] = _value_warnings(dict(zip(WATCHED, key, strict=False)), grace)
     return list(cached)
-
-
-def _watched(resolved: Mapping[str, Field], leaf: str, project: Callable[[Any], Any] | None) -> Any:
-    field = resolved.get(leaf)
-    value = None if field is None else field["value"]
-    return value if project is None else project(value)
 
 
 _VALUE_CACHE: dict[tuple[Any, ...], list[Finding]] = {}

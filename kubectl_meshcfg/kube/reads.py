@@ -40,6 +40,7 @@ def load_live_inventory(api: Api, namespaces: list[str] | None, istio_namespace:
     with ThreadPoolExecutor(max_workers=8) as pool:
         mesh_f = pool.submit(api.get, Call("get", resources.CONFIGMAPS, istio_namespace,
                                            model.MESH_CONFIGMAP), True)
+        injector_f = pool.submit(_get_injector, api, istio_namespace)
         config_fs = _list_configs(pool, api, namespaces, [guess_root])
         target_fs = _target_futures(pool, api, query, namespaces)
         mesh = _parse_mesh(mesh_f.result(), istio_namespace)
@@ -51,7 +52,31 @@ def load_live_inventory(api: Api, namespaces: list[str] | None, istio_namespace:
         if query is None and namespaces == [root]:
             # `get -n <root>`: a global object's matched pods are in every namespace.
             target_docs = _with_all_pods(api, target_docs, root)
-    return _inventory(mesh, config_docs, target_docs)
+    inventory = _inventory(mesh, config_docs, target_docs)
+    inventory.injector = _parse_injector(injector_f.result(), istio_namespace)
+    return inventory
+
+
+def _get_injector(api: Api, istio_namespace: str) -> Mapping[str, Any] | None:
+    call = Call("get", resources.CONFIGMAPS, istio_namespace, model.INJECTOR_CONFIGMAP)
+    try:
+        return api.get(call, missing_ok=True)  # type: ignore[no-any-return]
+    except Forbidden:
+        warn(f"cannot read ConfigMap {istio_namespace}/{model.INJECTOR_CONFIGMAP}: defaults are "
+             "the pinned Istio chart's, not the installed injector's (meshcfg-mesh-reader "
+             "grants it: manifests/rbac/meshcfg-readonly.yaml)")
+        return None
+
+
+def _parse_injector(doc: Mapping[str, Any] | None, istio_ns: str) -> model.InjectorValues | None:
+    if doc is None:
+        return None
+    try:
+        return model.parse_injector_values(doc, CLUSTER, istio_ns)
+    except InvalidInput as invalid:
+        for location, reason in invalid.problems:
+            warn(f"ignoring the injector values: {location.describe()}: {reason}")
+        return None
 
 
 def _inventory(mesh: model.MeshConfig | None, config_docs: list[dict[str, Any]],

@@ -73,13 +73,13 @@ def test_explain_json_is_exactly_the_spec_object(manifests: Path) -> None:
             "proxy.resources.requests.memory": only(d("128Mi")),
             "proxy.resources.limits.cpu": {**workload("5"), "overridden": [d("2000m")]},
             "proxy.resources.limits.memory": only(d("1024Mi")),
-            "proxy.concurrency": {**workload(5), "overridden": [d(2)]},
+            "proxy.concurrency": {**workload(5), "overridden": [d(5)]},   # ceil(limit 5)
             "proxy.logLevel": only(d("warning")),
             "proxy.componentLogLevel": only(d("misc:error")),
             "proxy.dnsCapture": only(d(False)),
             "init.resources.requests.cpu": {"value": "1", "source": cpu_annotation,
-                                            "overridden": [d("10m")]},
-            "init.resources.requests.memory": only(d("10Mi")),
+                                            "overridden": [d("100m")]},
+            "init.resources.requests.memory": only(d("128Mi")),
             "init.resources.limits.cpu": only(d("2000m")),
             "init.resources.limits.memory": only(d("1024Mi")),
             "traffic.includeInboundPorts": only(d("*")),
@@ -146,7 +146,7 @@ def test_explain_text_shows_value_source_and_what_was_shadowed(manifests: Path) 
     lines = result.stdout.splitlines()
     assert lines[0] == "Pod: svc-a-0.ai"
     row = next(line for line in lines if line.startswith("proxy.concurrency "))
-    assert row.split() == ["proxy.concurrency", "5", "workload", "ai/perf-sensitive", "2", "(default)"]
+    assert row.split() == ["proxy.concurrency", "5", "workload", "ai/perf-sensitive", "5", "(default)"]
     assert "! PartialResourceAnnotations:" in result.stdout
     assert "fix: set all four" in result.stdout
 
@@ -211,16 +211,16 @@ def test_get_lists_configs_with_scope_selector_pods_and_conflicts() -> None:
     assert rows["mesh-defaults"][2] == "global"
     assert rows["small-proxies"][2] == "namespace"
     assert rows["perf-sensitive"][2:4] == ["workload", "performance=sensitive"]
-    assert rows["perf-sensitive"][6] == "ai/perf-old"
+    assert rows["perf-sensitive"][6] == "ai/perf-tiered"
     assert rows["big-proxies"][6] == "<none>"
 
 
 def test_get_name_and_json_outputs() -> None:
     names = run("get", "--local", "-f", str(EXAMPLES), "-n", "ai", "-o", "name")
-    assert names.stdout.split() == ["sidecarproxyconfig.meshcfg.io/perf-old",
-                                    "sidecarproxyconfig.meshcfg.io/perf-sensitive"]
-    one = run("get", "perf-old", "--local", "-f", str(EXAMPLES), "-n", "ai", "-o", "json")
-    assert json.loads(one.stdout)["metadata"]["name"] == "perf-old"
+    assert names.stdout.split() == ["sidecarproxyconfig.meshcfg.io/perf-sensitive",
+                                    "sidecarproxyconfig.meshcfg.io/perf-tiered"]
+    one = run("get", "perf-tiered", "--local", "-f", str(EXAMPLES), "-n", "ai", "-o", "json")
+    assert json.loads(one.stdout)["metadata"]["name"] == "perf-tiered"
     missing = run("get", "nope", "--local", "-f", str(EXAMPLES), "-n", "ai")
     assert missing.exit_code == 1
     assert missing.stderr.strip() == 'error: sidecarproxyconfigs.meshcfg.io "nope" not found'

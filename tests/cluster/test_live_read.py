@@ -278,3 +278,59 @@ def test_broken_mesh_config_is_reported_not_fatal(meshcfg: Meshcfg, kube_cluster
                               f"{mesh_ns}/istio: data.mesh: invalid YAML")
     assert run.err.count("\n") == 1
     assert {f["source"]["layer"] for f in run.json()["fields"].values()} == {"default"}
+
+
+def test_defaults_come_from_the_installed_injector_values(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str, mesh_ns: str) -> None:
+    """Live, the default layer is ConfigMap istio-sidecar-injector's `values` in the Istio
+    namespace (the demo profile's 10m/40Mi here), for istio-proxy and istio-init alike."""
+    values = {"global": {"proxy": {"resources": {"requests": {"cpu": "10m", "memory": "40Mi"},
+                                                 "limits": {"cpu": "1", "memory": "1Gi"}}}}}
+    kubectl_apply(kube_cluster, {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "istio-sidecar-injector", "namespace": mesh_ns},
+        "data": {"values": json.dumps(values), "config": "policy: enabled\n"}},
+        pod("plain-0", test_namespace, {"app": "plain"}))
+    run = meshcfg("explain", "pod/plain-0", "-n", test_namespace, "-o", "json")
+    assert run.code == 0, run.err
+    fields = run.json()["fields"]
+    source = {"layer": "default", "kind": "ConfigMap", "namespace": mesh_ns,
+              "name": "istio-sidecar-injector"}
+    for container in ("proxy", "init"):
+        assert fields[f"{container}.resources.requests.memory"] == {
+            "value": "40Mi", "source": source, "overridden": []}
+    assert fields["proxy.concurrency"] == {"value": 1, "source": {"layer": "default"},
+                                           "overridden": []}
+
+
+def test_the_bundled_examples_mean_the_same_live_and_offline(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster, tmp_path: Path) -> None:
+    """`kubectl apply -f examples/` (namespaces renamed to fresh ones: the cluster is
+    shared) and `--local -f` on the same documents give the same explain output; the
+    examples apply in one go, so nothing may depend on two objects created in one second."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    docs = [d for path in sorted(examples.glob("*.yaml"))
+            for d in yaml.safe_load_all(path.read_text()) if d]
+    names = sorted({d["metadata"].get("namespace") or d["metadata"]["name"] for d in docs
+                    if d["kind"] == "Namespace" or "namespace" in d["metadata"]})
+    renamed = {name: kube_cluster.create_namespace(name[:12]) for name in names}
+    try:
+        moved = [dict(d, metadata={**d["metadata"], "namespace": renamed[d["metadata"]["namespace"]]})
+                 for d in docs if d["kind"] != "Namespace"]
+        for doc in moved:   # the mesh config names its root namespace
+            if doc["kind"] == "ConfigMap" and "mesh" in doc.get("data", {}):
+                doc["data"] = {"mesh": doc["data"]["mesh"].replace(
+                    "rootNamespace: istio-system", f"rootNamespace: {renamed['istio-system']}")}
+        manifest = write(tmp_path / "examples.yaml", *moved)
+        kube_cluster.kubectl("apply", "-f", str(manifest))
+        mesh = f"--istio-namespace={renamed['istio-system']}"
+        for name in names:
+            ns = renamed[name]
+            live = meshcfg("explain", "-n", ns, mesh, "-o", "json", mesh=False)
+            local = meshcfg("explain", "-n", ns, mesh, "-o", "json", "--local", "-f",
+                            str(manifest), mesh=False)
+            assert (live.code, local.code) == (0, 0), live.err + local.err
+            assert live.json() == local.json(), name
+    finally:
+        for ns in renamed.values():
+            kube_cluster.delete_namespace(ns)

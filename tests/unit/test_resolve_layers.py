@@ -14,7 +14,9 @@ SENSITIVE = {"performance": "sensitive"}
 def test_defaults_are_istios_builtin_values_for_every_leaf_with_a_default() -> None:
     result = resolve([], pod())
     expected = {leaf.path: leaf.default for leaf in fields.LEAVES if leaf.default is not None}
+    expected["proxy.concurrency"] = 2          # unset: pilot-agent runs ceil(2000m) workers
     assert {k: f["value"] for k, f in result["fields"].items()} == expected
+    assert value(result, "init.resources.requests.cpu") == "100m"   # global.proxy.resources
     assert value(result, "proxy.resources.requests.cpu") == "100m"
     assert value(result, "init.resources.limits.memory") == "1024Mi"
     assert value(result, "lifecycle.terminationDrainDuration") == "5s"
