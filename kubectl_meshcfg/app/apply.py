@@ -41,7 +41,7 @@ def read_configs(paths: Sequence[str], recursive: bool, default_namespace: str,
     seen: dict[tuple[str, str], Origin] = {}
     for order, (origin, doc) in enumerate(read_documents(expand_paths(paths, recursive))):
         obj = model.describe_object(doc, default_namespace)
-        if doc.get("kind") != model.KIND:
+        if doc.get("kind") != model.KIND and not model.in_api_group(doc):
             skipped.append(_skip_note(origin, doc, "apply"))
             continue
         namespace = (doc.get("metadata") or {}).get("namespace") if isinstance(

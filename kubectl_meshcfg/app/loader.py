@@ -143,7 +143,7 @@ def duplicate_configs(configs: Sequence[model.SidecarProxyConfig]) -> list[tuple
 def add_document(inventory: Inventory, origin: Origin, doc: dict[str, Any],
                  default_namespace: str, istio_namespace: str, order: int = 0) -> None:
     kind = doc.get("kind")
-    if kind == model.KIND or str(doc.get("apiVersion", "")).startswith(model.API_GROUP + "/"):
+    if kind == model.KIND or model.in_api_group(doc):
         inventory.configs.append(model.parse_config(doc, origin, default_namespace, order))
     elif kinds.is_target(kind):
         inventory.targets.append(model.parse_target(doc, origin, default_namespace))

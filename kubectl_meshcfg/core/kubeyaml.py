@@ -206,3 +206,21 @@ def load_all(text: str) -> list[Any]:
 
 def load(text: str) -> Any:
     return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader)
+
+
+class Dumper(yaml.SafeDumper):
+    """YAML that go-yaml v2 reads back as written: a string it would resolve as anything
+    but a string (`y`, `on`, `0x1F`, `1_000`) is quoted."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        node = super().represent_str(data)
+        if node.style is None and data and resolve_plain(data)[0] != STR:
+            node.style = "'"
+        return node
+
+
+Dumper.add_representer(str, Dumper.represent_str)
+
+
+def dump(data: Any) -> str:
+    return str(yaml.dump(data, Dumper=Dumper, sort_keys=True, default_flow_style=False))

@@ -135,6 +135,11 @@ OBJECT_META_KEYS = frozenset((
     "annotations", "ownerReferences", "finalizers", "managedFields"))
 
 
+def in_api_group(doc: Mapping[str, Any]) -> bool:
+    """A document of meshcfg's API group (whatever its kind: a wrong kind is an error)."""
+    return str(doc.get("apiVersion", "")).startswith(API_GROUP + "/")
+
+
 def describe_object(doc: Mapping[str, Any], default_namespace: str | None = None) -> str:
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     assert isinstance(meta, dict)
@@ -168,6 +173,11 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     for key in meta:
         if key not in OBJECT_META_KEYS:
             problems.add(f"metadata.{key}", "unknown field")
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, dict)
+                                  or not all(isinstance(v, str) for v in value.values())):
+            problems.add(f"metadata.{key}", "must be a map of strings (quote the values)")
     name = meta.get("name")
     if not isinstance(name, str) or not formats.DNS_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
         problems.add("metadata.name", f"{bounded.shown(name)} is not a valid object name")

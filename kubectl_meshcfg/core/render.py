@@ -27,10 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from . import annotations as ann
-from . import fields, formats, kinds
+from . import fields, formats, kinds, kubeyaml
 from .effective import Effective, values_of
 from .errors import InvalidInput
 from .model import AGENT_RESERVE, DEFAULT_GRACE_SECONDS, Target
@@ -146,7 +144,7 @@ def _proxy_config_text(values: Mapping[str, Any], derived: frozenset[str]) -> st
         elif values.get(leaf.path) is not None:
             merged[key] = values[leaf.path]
     merged["proxyMetadata"] = dict(sorted(metadata.items()))
-    return str(yaml.safe_dump(merged, sort_keys=True, default_flow_style=False))
+    return kubeyaml.dump(merged)      # istiod reads it with go-yaml: `y` must stay a string
 
 
 def _resources(values: Mapping[str, Any], container: str) -> dict[str, Any]:

@@ -25,13 +25,13 @@ pytestmark = pytest.mark.istio
 INSTALLS = {
     "default": ("--set", "profile=default"),
     "demo": ("--set", "profile=demo"),
-    "custom": ("--set", "profile=default",
-               "--set", "values.global.proxy.resources.requests.cpu=250m",
-               "--set", "values.global.proxy.resources.limits.cpu=3",
-               "--set", "values.global.proxy.logLevel=error",
-               "--set", "values.global.proxy.excludeInboundPorts=9999",
-               "--set", "values.global.proxy.excludeIPRanges=10.96.0.0/12"),
+    "custom": ("--set", "profile=default", "-f", "{overlay}"),
 }
+CUSTOM = {"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
+          "spec": {"values": {"global": {"proxy": {
+              "resources": {"requests": {"cpu": "250m"}, "limits": {"cpu": "3000m"}},
+              "logLevel": "error", "excludeInboundPorts": "9999",
+              "excludeIPRanges": "10.96.0.0/12"}}}}}
 INJECTOR_FIELDS = ("proxy.resources.requests.cpu", "proxy.resources.requests.memory",
                    "proxy.resources.limits.cpu", "proxy.resources.limits.memory",
                    "init.resources.requests.cpu", "init.resources.requests.memory",
@@ -57,7 +57,10 @@ def install(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             ) -> tuple[str, inj.Injector, Path]:
     name = str(request.param)
     workdir = tmp_path_factory.mktemp(f"install-{name}")
-    injector = inj.Injector.create(workdir=workdir, generate_flags=INSTALLS[name])
+    overlay = workdir / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump(CUSTOM))
+    flags = tuple(flag.format(overlay=overlay) for flag in INSTALLS[name])
+    injector = inj.Injector.create(workdir=workdir, generate_flags=flags)
     cms = workdir / "configmaps.yaml"
     cms.write_text(yaml.safe_dump_all(configmaps(workdir / "manifest.yaml")))
     return name, injector, cms

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_properties import scenarios
+from scenariolib import scenarios
 
 from kubectl_meshcfg.core import annotations as ann
 from kubectl_meshcfg.core import render

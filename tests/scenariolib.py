@@ -1,0 +1,100 @@
+"""Generators of resolution scenarios (hypothesis): SidecarProxyConfigs at every layer and
+a target pod. Shared by the unit property tests and the round trip through the real
+injector (tests/istio/test_round_trip.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from kubectl_meshcfg.core import fields
+from kubectl_meshcfg.core.model import API_VERSION, KIND, Origin, SidecarProxyConfig, Target, parse_config
+
+ROOT = "istio-system"
+
+
+def config(namespace: str, name: str, spec: dict[str, Any], created: str | None = None,
+           order: int = 0) -> SidecarProxyConfig:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if created:
+        meta["creationTimestamp"] = created
+    doc = {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec}
+    return parse_config(doc, Origin("test.yaml", order + 1), "default", order)
+
+
+def pod(namespace: str = "ai", name: str = "svc-a-0", labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None, grace: int | None = None) -> Target:
+    return Target("Pod", namespace, name, labels or {}, annotations or {}, grace_period=grace)
+
+
+SAMPLES: dict[str, list[Any]] = {
+    "quantity": ["100m", "1", "2", "500m", "1Gi", "256Mi", "1.5"],
+    "int": [0, 1, 2, 5],
+    "bool": [True, False],
+    "enum": ["debug", "info", "warning"],
+    "componentLog": ["misc:error", "upstream:debug,misc:info"],
+    "duration": ["5s", "15s", "1m", "45s"],
+    "ports": ["80", "8080,9090", "443", ""],
+    "cidrs": ["10.0.0.0/8", "169.254.169.254/32", ""],
+}
+OBJECT_SAMPLES: dict[str, list[Any]] = {
+    "statsMatcher": [{"inclusionPrefixes": ["a"]}, {"inclusionSuffixes": ["b"]}],
+    "keyProvider": [{"cryptomb": {"pollDelay": "10ms", "fallback": True}}],
+    "handler": [{"exec": {"command": ["sleep", "1"]}}, {"sleep": {"seconds": 2}}],
+    "drainAgent": [{"enabled": True}, {"enabled": False, "minDrainDuration": "2s"}],
+}
+LABELS = st.dictionaries(st.sampled_from(["app", "tier", "perf"]), st.sampled_from(["a", "b"]),
+                         max_size=3)
+ANNOTATIONS = st.dictionaries(
+    st.sampled_from(["sidecar.istio.io/proxyCPU", "sidecar.istio.io/logLevel",
+                     "traffic.sidecar.istio.io/excludeInboundPorts", "proxy.istio.io/config",
+                     "sidecar.istio.io/proxyMemoryLimit"]),
+    st.sampled_from(["1", "debug", "8080", "concurrency: 3", "proxyMetadata: {K: v}", "bad value",
+                     "2Gi", "terminationDrainDuration: 40s"]),
+    max_size=4)
+
+
+def samples(leaf: fields.Leaf) -> list[Any]:
+    if leaf.kind == "object":
+        return OBJECT_SAMPLES[leaf.atomic]
+    if leaf.kind == "ports" and not leaf.include:
+        return [v for v in SAMPLES["ports"] if v != "*"]
+    return SAMPLES[leaf.kind]
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> dict[str, Any]:
+    chosen = draw(st.lists(st.sampled_from(fields.LEAVES), max_size=6, unique=True))
+    spec: dict[str, Any] = {}
+    for leaf in chosen:
+        if leaf.path == "lifecycle.preStop" and any(c.path == "lifecycle.drainAgent" for c in chosen):
+            continue
+        node = spec
+        *parents, last = leaf.path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = draw(st.sampled_from(samples(leaf)))
+    if draw(st.booleans()):
+        spec.setdefault("proxy", {})["proxyMetadata"] = draw(
+            st.dictionaries(st.sampled_from(["A", "B"]), st.sampled_from(["x", "y"]), max_size=2))
+    return spec
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Any], Any]:
+    configs = []
+    for index in range(draw(st.integers(0, 7))):
+        scope = draw(st.sampled_from(["global", "namespace", "workload"]))
+        spec = draw(specs())
+        namespace = ROOT if scope == "global" else "ai"
+        if scope == "workload":
+            spec["selector"] = {"matchLabels": draw(LABELS.filter(bool))}
+        if scope == "global" and draw(st.booleans()):
+            spec["precedence"] = draw(st.sampled_from(["annotation-first", "workload-first"]))
+        created = draw(st.none() | st.sampled_from(
+            [f"2026-0{m}-01T00:00:00Z" for m in range(1, 6)]))
+        configs.append(config(namespace, f"c{index}", spec, created=created, order=index))
+    target = pod(namespace=draw(st.sampled_from(["ai", ROOT])), labels=draw(LABELS),
+                 annotations=draw(ANNOTATIONS), grace=draw(st.none() | st.integers(0, 60)))
+    return configs, target
