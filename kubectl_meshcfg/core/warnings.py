@@ -81,19 +81,26 @@ WATCHED: dict[str, Callable[[Field | None], Any]] = {
     "lifecycle.preStop": _present, "lifecycle.drainAgent": _enabled,
     "lifecycle.holdApplicationUntilProxyStarts": _truthy, "lifecycle.postStart": _present,
 }
-_WATCHED = tuple(WATCHED.items())
+# plain values are read inline (no call per leaf: this runs for every target)
+_PLAIN = tuple(leaf for leaf, project in WATCHED.items() if project is _value)
+_PROJECTED = tuple((leaf, project) for leaf, project in WATCHED.items() if project is not _value)
+_KEY_ORDER = (*_PLAIN, *(leaf for leaf, _ in _PROJECTED))
 Values = Mapping[str, Any]
 
 
 def value_warnings(resolved: Mapping[str, Field], grace: int | None) -> list[Finding]:
     """Warnings that depend only on effective values (resolved: leaf -> {"value": ...})
     and the pod's grace period."""
-    key = (*(project(resolved.get(leaf)) for leaf, project in _WATCHED), grace)
+    get = resolved.get
+    plain = [get(leaf) for leaf in _PLAIN]
+    key = (*[None if f is None else f["value"] for f in plain],
+           *[project(get(leaf)) for leaf, project in _PROJECTED], grace)
     cached = _VALUE_CACHE.get(key)
     if cached is None:
         if len(_VALUE_CACHE) > 65536:
             _VALUE_CACHE.clear()
-        cached = _VALUE_CACHE[key] = _value_warnings(dict(zip(WATCHED, key, strict=False)), grace)
+        cached = _VALUE_CACHE[key] = _value_warnings(dict(zip(_KEY_ORDER, key, strict=False)),
+                                                     grace)
     return list(cached)
 
 
