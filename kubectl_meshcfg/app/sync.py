@@ -40,6 +40,7 @@ class SyncReport:
     outcomes: list[Outcome] = field(default_factory=list)
     skipped: list[tuple[Target, str]] = field(default_factory=list)
     unchanged: int = 0
+    notes: list[tuple[Target, str]] = field(default_factory=list)   # what render cannot do
 
     @property
     def failed(self) -> int:
@@ -57,8 +58,9 @@ def sync(scope: Scope, options: SyncOptions) -> SyncReport:
     planned, skipped = plan(inventory, resolver,
                             options.agent_image or rendering.DEFAULT_AGENT_IMAGE)
     outcomes = execute(scope.api, planned, options)
+    notes = [(p.target, note) for p in planned for note in p.rendered.notes]
     return SyncReport(outcomes, skipped,
-                      sum(1 for p in planned if not p.changed and not p.refused))
+                      sum(1 for p in planned if not p.changed and not p.refused), notes)
 
 
 def execute(api: Api, planned: list[WorkloadPlan], options: SyncOptions) -> list[Outcome]:

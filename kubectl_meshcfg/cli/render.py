@@ -64,6 +64,8 @@ def sync(selector: str | None, precedence: str | None, dry_run: str, force_confl
             click.echo(f"  {path}: {syncing.short(before)} -> {syncing.short(after)}")
     for target, why in report.skipped:
         click.echo(f"{syncing.describe(target)} skipped: {why}", err=True)
+    for target, note in report.notes:
+        click.echo(f"warning: {syncing.describe(target)}: {note}", err=True)
     click.echo(f"{len(report.outcomes) - report.failed} synced, {report.unchanged} unchanged, "
                f"{report.failed} failed, {len(report.skipped)} skipped{suffix}")
     if report.failed:

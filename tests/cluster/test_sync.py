@@ -96,8 +96,10 @@ def what_sync_could_write(deployment: dict[str, Any]) -> dict[str, Any]:
             "managers": [m for m in meta.get("managedFields", []) if m.get("subresource") != "status"]}
 
 
-def test_a_field_owned_by_another_manager_stops_that_workload_only(
+def test_a_users_annotation_is_never_taken_even_when_a_workload_config_wins(
         meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str) -> None:
+    """SPEC section 2: render and sync never list, overwrite or remove a user's key. Where a
+    workload object beats it (workload-first), sync says it cannot deliver that value."""
     ns = test_namespace
     kubectl_apply(kube_cluster, spc("mesh-wide", meshcfg.mesh_ns, {"precedence": "workload-first"}),
                   spc("quiet", ns, {"selector": {"matchLabels": {"app": "owned"}},
@@ -106,18 +108,15 @@ def test_a_field_owned_by_another_manager_stops_that_workload_only(
     kubectl_apply(kube_cluster, deployment("owned", ns, {"app": "owned"},
                                            annotations={"sidecar.istio.io/logLevel": "debug"}),
                   server_side="true", field_manager="team-a")
-    kubectl_apply(kube_cluster, deployment("other", ns, {"app": "other"}))
-    blocked = sync(meshcfg, ns)
-    assert blocked.code == 1
-    assert f"deployment.apps/owned ({ns}): not synced:" in blocked.err
-    assert 'field manager "team-a" owns' in blocked.err
-    assert "sidecar.istio.io/logLevel" in blocked.err
-    assert f"deployment.apps/other ({ns}) synced" in blocked.out
-    assert template_annotations(kube_cluster, ns, "owned") == {"sidecar.istio.io/logLevel": "debug"}
-    forced = sync(meshcfg, ns, "--force-conflicts")
-    assert forced.code == 0, forced.err
-    assert template_annotations(kube_cluster, ns, "owned")["sidecar.istio.io/logLevel"] == "error"
-    assert owners(kube_cluster, ns, "owned")["sidecar.istio.io/logLevel"] == {SYNC_FIELD_MANAGER}
+    for args in ((), ("--force-conflicts",)):
+        run = sync(meshcfg, ns, *args)
+        assert run.code == 0, run.err
+        assert (f"warning: deployment.apps/owned ({ns}): proxy.logLevel is not rendered: the "
+                "object's own annotation sidecar.istio.io/logLevel") in run.err
+        annotations = template_annotations(kube_cluster, ns, "owned")
+        assert annotations["sidecar.istio.io/logLevel"] == "debug"
+        assert "sidecar.istio.io/logLevel" not in annotations["meshcfg.io/managed-annotations"]
+        assert owners(kube_cluster, ns, "owned")["sidecar.istio.io/logLevel"] == {"team-a"}
 
 
 def test_restart_rolls_only_changed_workloads(meshcfg: Meshcfg, kube_cluster: KubeCluster,
@@ -141,3 +140,55 @@ def test_bare_pods_are_skipped_with_a_reason(meshcfg: Meshcfg, kube_cluster: Kub
     run = sync(meshcfg, test_namespace)
     assert run.code == 0
     assert f"pod/lonely ({test_namespace}) skipped: a bare pod's sidecar cannot change in place" in run.err
+
+
+def generation(cluster: KubeCluster, ns: str, name: str) -> int:
+    return int(cluster.get_json("deployment", name, "-n", ns)["metadata"]["generation"])
+
+
+def test_users_keys_survive_syncs_and_a_second_sync_changes_nothing(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str) -> None:
+    """A user key with the value meshcfg would write, with another value, a user
+    proxy.istio.io/config, and a user edit after a sync: each followed by two syncs; the
+    user's keys keep their values and owners, and the second sync changes (and rolls)
+    nothing."""
+    ns = test_namespace
+    cpu, config, level = ("sidecar.istio.io/proxyCPU", "proxy.istio.io/config",
+                          "sidecar.istio.io/logLevel")
+    kubectl_apply(kube_cluster,
+                  deployment("same", ns, {"app": "same"}, annotations={cpu: "100m"}),
+                  deployment("other", ns, {"app": "other"}, annotations={cpu: "300m"}),
+                  deployment("conf", ns, {"app": "conf"}, annotations={config: "concurrency: 3\n"}),
+                  deployment("edit", ns, {"app": "edit"}))
+    users = {"same": {cpu: "100m"}, "other": {cpu: "300m"}, "conf": {config: "concurrency: 3\n"}}
+
+    def check_users() -> None:
+        for name, keys in users.items():
+            annotations = template_annotations(kube_cluster, ns, name)
+            listed = annotations["meshcfg.io/managed-annotations"].split(",")
+            for key, value in keys.items():
+                assert annotations[key] == value, (name, key)
+                assert key not in listed, (name, key)
+                assert SYNC_FIELD_MANAGER not in owners(kube_cluster, ns, name)[key], (name, key)
+
+    assert sync(meshcfg, ns).code == 0
+    check_users()
+    kube_cluster.kubectl("patch", "deployment", "edit", "-n", ns, "--type=merge", "-p",
+                         '{"spec":{"template":{"metadata":{"annotations":'
+                         f'{{"{level}":"debug"}}}}}}}}}}')
+    users["edit"] = {level: "debug"}
+    first = sync(meshcfg, ns)
+    assert first.code == 0, first.err
+    check_users()
+    before = {name: generation(kube_cluster, ns, name) for name in users}
+    second = sync(meshcfg, ns)
+    assert second.code == 0, second.err
+    assert second.out.rstrip().endswith("0 synced, 4 unchanged, 0 failed, 0 skipped"), second.out
+    assert {name: generation(kube_cluster, ns, name) for name in users} == before
+    check_users()
+    explained = meshcfg("explain", "deployment/other", "-n", ns, "-o", "json")
+    field = explained.json()["fields"]["proxy.resources.requests.cpu"]
+    assert field["value"] == "300m"
+    assert field["source"] == {"layer": "annotation", "annotation": cpu}
+    conf = meshcfg("explain", "deployment/conf", "-n", ns, "-o", "json").json()["fields"]
+    assert conf["proxy.concurrency"]["value"] == 3
