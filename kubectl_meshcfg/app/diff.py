@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import model
 from ..core.diffing import affected_namespaces, compare, overlay
 from ..core.errors import UsageError
 from ..core.inventory import Inventory
+from ..kube import writes
 from .loader import load_inventory
 from .scope import Scope, current_namespace, load_live, make_resolver
 
@@ -18,6 +21,8 @@ class DiffOptions:
     base: tuple[str, ...] = ()          # with --local: the current state
     recursive: bool = False
     precedence: str | None = None
+    field_manager: str = "kubectl-meshcfg"     # live: whose apply is predicted
+    force_conflicts: bool = False
 
 
 def diff(scope: Scope, options: DiffOptions) -> dict[str, Any]:
@@ -33,9 +38,24 @@ def diff(scope: Scope, options: DiffOptions) -> dict[str, Any]:
                                 scope.istio_namespace)
     else:
         before = _live_before(scope, change)
+        change = _as_applied(scope, change, options)
     after = overlay(before, change)
     return compare(before, after, make_resolver(before, scope, options.precedence).resolve,
                    make_resolver(after, scope, options.precedence).resolve, None)
+
+
+def _as_applied(scope: Scope, change: Inventory, options: DiffOptions) -> Inventory:
+    """The change as the API server would store it: a server-side apply dry run of each
+    object, so fields another manager owns (client-side apply's, say) stay as they are,
+    exactly as `apply` would leave them; a conflict is the error apply would give."""
+    applied = []
+    for config in change.configs:
+        stored = writes.server_side_apply(scope.api, config.raw, config.namespace, config.name,
+                                          options.field_manager, options.force_conflicts,
+                                          dry_run=True)
+        parsed = model.parse_config(stored, config.origin, config.namespace, config.load_order)
+        applied.append(dataclasses.replace(parsed, raw=config.raw))
+    return dataclasses.replace(change, configs=applied)
 
 
 def _live_before(scope: Scope, change: Inventory) -> Inventory:

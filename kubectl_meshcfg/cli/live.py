@@ -103,16 +103,22 @@ def delete(names: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, 
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]),
               default="text", show_default=True)
 @click.option("--precedence", type=PRECEDENCE, default=None)
+@click.option("--field-manager", default="kubectl-meshcfg", show_default=True,
+              help="The field manager whose server-side apply is predicted (live).")
+@click.option("--force-conflicts", is_flag=True,
+              help="Predict an apply that takes over fields other managers own (live).")
 def diff(changes: tuple[str, ...], recursive: bool, local: bool, base: tuple[str, ...],
          kubeconfig: str | None, context: str | None, namespace: str | None,
          all_namespaces: bool, istio_namespace: str, root_namespace: str | None, fmt: str,
-         precedence: str | None) -> None:
+         precedence: str | None, field_manager: str, force_conflicts: bool) -> None:
     """Which targets' effective sidecar config would change, field by field, if CHANGE were
-    applied (objects of the same name replaced). Exit 3 when something changes."""
+    applied (live: as a server-side apply dry run stores it, so diff predicts apply; with
+    --local: objects of the same name replaced). Exit 3 when something changes."""
     scope = Scope(kubeconfig, context, namespace, all_namespaces=all_namespaces, local=local,
                   filenames=base, recursive=recursive, istio_namespace=istio_namespace,
                   root_namespace=root_namespace)
-    result = diffing.diff(scope, diffing.DiffOptions(changes, base, recursive, precedence))
+    result = diffing.diff(scope, diffing.DiffOptions(changes, base, recursive, precedence,
+                                                     field_manager, force_conflicts))
     if fmt == "text":
         click.echo(output.diff_text(result), nl=False)
     else:

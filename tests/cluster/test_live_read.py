@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -334,3 +335,59 @@ def test_the_bundled_examples_mean_the_same_live_and_offline(
     finally:
         for ns in renamed.values():
             kube_cluster.delete_namespace(ns)
+
+
+def _observed(before: dict[str, Any], after: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(target, field, "before -> after") for every leaf whose value or source changed."""
+    def by_target(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        items = doc["items"] if doc.get("kind") == "List" else [doc]
+        return {i["target"]["name"]: i["fields"] for i in items}
+
+    old, new = by_target(before), by_target(after)
+    found = set()
+    for name in old:
+        for leaf in set(old[name]) | set(new[name]):
+            a, b = old[name].get(leaf), new[name].get(leaf)
+            a, b = (None if f is None else (f["value"], f["source"]) for f in (a, b))
+            if a != b:
+                found.add((name, leaf, f"{a} -> {b}"))
+    return found
+
+
+def _predicted(diff: dict[str, Any]) -> set[tuple[str, str, str]]:
+    def side(entry: dict[str, Any] | None) -> Any:
+        return None if entry is None else (entry["value"], entry["source"])
+
+    return {(item["target"]["name"], f["field"], f"{side(f['before'])} -> {side(f['after'])}")
+            for item in diff["items"] for f in item["fields"]}
+
+
+@pytest.mark.parametrize("owner", [("--server-side=false",), ("--server-side",
+                                                               "--field-manager=team-a")])
+def test_diff_predicts_apply_when_another_manager_owns_fields(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str, tmp_path: Path,
+        owner: tuple[str, ...]) -> None:
+    """Fields another manager (client-side apply, or another server-side apply manager)
+    owns stay when meshcfg apply leaves them out: diff says so before the apply, and
+    nothing after it."""
+    ns = test_namespace
+    resources = {"requests": {"cpu": "500m", "memory": "256Mi"},
+                 "limits": {"cpu": "2", "memory": "1Gi"}}
+    base = write(tmp_path / "base.yaml",
+                 spc("team", ns, {"proxy": {"resources": resources, "concurrency": 2}}),
+                 pod("app-0", ns, {"app": "app"}))
+    kube_cluster.kubectl("apply", *owner, "-f", str(base))
+    change = write(tmp_path / "change.yaml",
+                   spc("team", ns, {"proxy": {"concurrency": 2, "logLevel": "debug"}}))
+    explain = ("explain", "pod/app-0", "-n", ns, "-o", "json")
+    before = meshcfg(*explain).json()
+    predicted = meshcfg("diff", "-f", str(change), "-o", "json")
+    assert predicted.code == 3, predicted.err
+    assert meshcfg("apply", "-f", str(change)).code == 0
+    after = meshcfg(*explain).json()
+    assert after["fields"]["proxy.resources.limits.cpu"]["value"] == "2"   # kept
+    assert _predicted(predicted.json()) == _observed(before, after)
+    assert {leaf for _, leaf, _ in _observed(before, after)} == {"proxy.logLevel"}
+    again = meshcfg("diff", "-f", str(change))
+    assert again.code == 0, again.out + again.err
+    assert again.out.startswith("No changes")
