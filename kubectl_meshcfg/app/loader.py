@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ..core import bounded, kinds, kubeyaml, model, trust
+from ..core import bounded, kinds, kubeyaml, model, revisions, trust
 from ..core.errors import InvalidInput, Location, MeshcfgError
 from ..core.inventory import Inventory
 from ..core.model import Origin
@@ -147,14 +147,40 @@ def add_document(inventory: Inventory, origin: Origin, doc: dict[str, Any],
         inventory.configs.append(model.parse_config(doc, origin, default_namespace, order))
     elif kinds.is_target(kind):
         inventory.targets.append(model.parse_target(doc, origin, default_namespace))
-    elif kind == "ConfigMap" and _is_istio_configmap(doc, model.MESH_CONFIGMAP, istio_namespace):
-        inventory.mesh = model.parse_mesh_config(doc, origin, istio_namespace)
-    elif kind == "ConfigMap" and _is_istio_configmap(doc, model.INJECTOR_CONFIGMAP,
-                                                     istio_namespace):
-        inventory.injector = model.parse_injector_values(doc, origin, istio_namespace)
+    elif kind == "ConfigMap" and _in_namespace(doc, istio_namespace):
+        _add_istio_configmap(inventory, origin, doc, istio_namespace)
+    elif kind == "Namespace" and isinstance((doc.get("metadata") or {}).get("name"), str):
+        meta = doc["metadata"]
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+        inventory.namespace_labels[meta["name"]] = {str(k): str(v) for k, v in labels.items()}
+    elif kind == "MutatingWebhookConfiguration" and (tag := revisions.tag_of(doc)):
+        inventory.tags[tag[0]] = tag[1]
 
 
-def _is_istio_configmap(doc: dict[str, Any], name: str, istio_namespace: str) -> bool:
+def _in_namespace(doc: dict[str, Any], istio_namespace: str) -> bool:
     meta = doc.get("metadata") or {}
-    return bool(meta.get("name") == name
-                and meta.get("namespace", istio_namespace) == istio_namespace)
+    return bool(meta.get("namespace", istio_namespace) == istio_namespace)
+
+
+def _add_istio_configmap(inventory: Inventory, origin: Origin, doc: dict[str, Any],
+                         istio_namespace: str) -> None:
+    """The mesh config and injector values of each revision (istio[-<rev>],
+    istio-sidecar-injector[-<rev>])."""
+    found = revisions.configmap_revision(str((doc.get("metadata") or {}).get("name") or ""))
+    if found is None:
+        return
+    kind, revision = found
+    if ("mesh" if kind == "mesh" else "values") not in (doc.get("data") or {}):
+        return   # another ConfigMap of that name shape (istio-ca-root-cert, ...)
+    if kind == "mesh":
+        mesh = model.parse_mesh_config(doc, origin, istio_namespace)
+        if revision == revisions.DEFAULT:
+            inventory.mesh = mesh
+        else:
+            inventory.revision_meshes[revision] = mesh
+    else:
+        values = model.parse_injector_values(doc, origin, istio_namespace)
+        if revision == revisions.DEFAULT:
+            inventory.injector = values
+        else:
+            inventory.revision_injectors[revision] = values

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ..core.errors import UsageError
 from ..core.inventory import Inventory, TargetQuery
 from ..core.model import DEFAULT_ISTIO_NAMESPACE
-from ..core.resolve import Resolver
+from ..core.resolve import Resolver, Revisions
 from ..kube.kubeconfig import KubeconfigError
 from ..kube.reads import load_live_inventory
 from ..kube.transport import Api, Session
@@ -100,6 +100,8 @@ def load_live(scope: Scope, query: TargetQuery | None = None,
 
 
 def make_resolver(inventory: Inventory, scope: Scope, precedence: str | None) -> Resolver:
+    revisions = Revisions(inventory.revision_meshes, inventory.revision_injectors,
+                          inventory.namespace_labels, inventory.tags)
     return Resolver(inventory.configs, inventory.mesh, root_namespace=scope.root_namespace,
                     precedence=precedence, istio_namespace=scope.istio_namespace,
-                    injector=inventory.injector)
+                    injector=inventory.injector, revisions=revisions)

@@ -37,7 +37,11 @@ def overlay(base: Inventory, change: Inventory) -> Inventory:
     targets = {_key(t): t for t in base.targets}
     targets.update({_key(t): t for t in change.targets})
     return Inventory(configs=list(configs.values()), targets=list(targets.values()),
-                     mesh=change.mesh or base.mesh, injector=change.injector or base.injector)
+                     mesh=change.mesh or base.mesh, injector=change.injector or base.injector,
+                     revision_meshes={**base.revision_meshes, **change.revision_meshes},
+                     revision_injectors={**base.revision_injectors, **change.revision_injectors},
+                     namespace_labels={**base.namespace_labels, **change.namespace_labels},
+                     tags={**base.tags, **change.tags})
 
 
 def _key(target: Target) -> Key:
@@ -47,7 +51,8 @@ def _key(target: Target) -> Key:
 def affected_namespaces(change: Inventory, root_namespace: str) -> set[str] | None:
     """Namespaces whose targets the change can touch; None = every namespace (a global
     object or the mesh config changes)."""
-    if change.mesh is not None or change.injector is not None:
+    if change.mesh is not None or change.injector is not None or change.revision_meshes \
+            or change.revision_injectors or change.tags:
         return None
     found: set[str] = set()
     for config in change.configs:

@@ -18,6 +18,11 @@ class Inventory:
     targets: list[Target] = field(default_factory=list)
     mesh: MeshConfig | None = None
     injector: InjectorValues | None = None     # the default revision's injector values
+    # other revisions' ConfigMaps (istio-<rev>, istio-sidecar-injector-<rev>), by revision
+    revision_meshes: dict[str, MeshConfig] = field(default_factory=dict)
+    revision_injectors: dict[str, InjectorValues] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)           # revision tag -> revision
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ shared; per target only the annotation layer and the value warnings are added.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 
 from . import annotations as ann
 from . import fields, warnings
+from . import revisions as revs
 from .effective import Effective, Entry, Field, Finding, Source
 from .model import API_VERSION, InjectorValues, MeshConfig, SidecarProxyConfig, Target
 
@@ -98,12 +100,30 @@ class _Stack:
         return result
 
 
+@dataclass(frozen=True)
+class Revisions:
+    """What decides a pod's revision and that revision's own inputs (SPEC section 2)."""
+
+    meshes: Mapping[str, MeshConfig] = dataclasses.field(default_factory=dict)   # istio-<rev>
+    injectors: Mapping[str, InjectorValues] = dataclasses.field(default_factory=dict)
+    namespace_labels: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Base:
+    desc: dict[str, list[Entry]]
+    fields: dict[str, Field]
+    warnings: list[Finding]
+
+
 class Resolver:
     """Resolves targets against one set of SidecarProxyConfigs and one mesh config."""
 
     def __init__(self, configs: Iterable[SidecarProxyConfig], mesh: MeshConfig | None = None,
                  root_namespace: str | None = None, precedence: str | None = None,
-                 istio_namespace: str = "istio-system", injector: InjectorValues | None = None):
+                 istio_namespace: str = "istio-system", injector: InjectorValues | None = None,
+                 revisions: Revisions | None = None):
         self.root_namespace = root_namespace or (mesh.root_namespace if mesh else istio_namespace)
         by_age = sorted(configs, key=SidecarProxyConfig.age_key)
         self.global_configs = [c for c in by_age
@@ -117,29 +137,51 @@ class Resolver:
                 self.namespace_configs[config.namespace].append(config)
         winner = self.global_configs[0] if self.global_configs else None
         self.precedence = precedence or (winner.precedence if winner else None) or ANNOTATION_FIRST
-        self._base_desc = _chains(self._base_layers(mesh, injector))
-        self._base_fields = {leaf: _field(self._base_desc[leaf])
-                             for leaf in sorted(self._base_desc, key=fields.sort_key)}
-        self._stacks: dict[tuple[str | None, str | None], _Stack] = {}
+        self._revisions = revisions or Revisions()
+        self._inputs = {revs.DEFAULT: (mesh, injector)}
+        for name in set(self._revisions.meshes) | set(self._revisions.injectors):
+            self._inputs[name] = (self._revisions.meshes.get(name, mesh),
+                                  self._revisions.injectors.get(name, injector))
+        self._bases: dict[str, _Base] = {}
+        self._stacks: dict[tuple[str, str | None, str | None], _Stack] = {}
         self._annotation_sources: dict[str, Source] = {}
         self._derived: dict[tuple[int, Any], tuple[Field, Field]] = {}
 
-    def _base_layers(self, mesh: MeshConfig | None, injector: InjectorValues | None
-                     ) -> list[_Layer]:
-        self._base_warnings: list[Finding] = []
-        layers = default_layers(injector, self._base_warnings)
+    def _base(self, revision: str) -> _Base:
+        """The default, mesh and global layers of a revision (its own ConfigMaps; the
+        default revision's where it has none)."""
+        if revision not in self._inputs:
+            revision = revs.DEFAULT
+        base = self._bases.get(revision)
+        if base is None:
+            found: list[Finding] = []
+            desc = _chains(self._base_layers(*self._inputs[revision], found))
+            base = self._bases[revision] = _Base(
+                desc, {leaf: _field(desc[leaf]) for leaf in sorted(desc, key=fields.sort_key)},
+                found)
+        return base
+
+    def revision(self, target: Target) -> str:
+        revisions = self._revisions
+        return revs.revision_of(target.annotations, target.labels,
+                                revisions.namespace_labels.get(target.namespace, {}),
+                                revisions.tags)
+
+    def _base_layers(self, mesh: MeshConfig | None, injector: InjectorValues | None,
+                     found: list[Finding]) -> list[_Layer]:
+        layers = default_layers(injector, found)
         if mesh is not None:
             source: Source = {"layer": "mesh", "kind": "ConfigMap", "namespace": mesh.namespace,
                       "name": mesh.name}
             read = ann.read_proxy_config(mesh.default_config, "defaultConfig")
             layers.append(_Layer(source, read.values))
-            self._base_warnings += [
+            found += [
                 warnings.invalid_input("InvalidMeshConfig", f"{mesh.namespace}/{mesh.name} {where}",
                                        reason) for where, reason in read.invalid]
         if self.global_configs:
             layers.append(_Layer(config_source("global", self.global_configs[0]),
                                  self.global_configs[0].values))
-            self._base_warnings += _conflicts("GlobalConflict", "global", self.global_configs)
+            found += _conflicts("GlobalConflict", "global", self.global_configs)
         return layers
 
     def resolve_all(self, targets: Iterable[Target]) -> list[Effective]:
@@ -197,17 +239,21 @@ class Resolver:
 
     def _stack_for(self, target: Target, workload: list[SidecarProxyConfig]) -> _Stack:
         namespace = self.namespace_config(target.namespace)
-        key = (namespace.ref if namespace else None, workload[0].ref if workload else None)
+        revision = self.revision(target) if len(self._inputs) > 1 else revs.DEFAULT
+        key = (revision, namespace.ref if namespace else None,
+               workload[0].ref if workload else None)
         stack = self._stacks.get(key)
         if stack is None:
             stack = self._stacks[key] = self._build_stack(
-                target.namespace, namespace, workload[0] if workload else None)
+                self._base(revision), target.namespace, namespace,
+                workload[0] if workload else None)
         return stack
 
-    def _build_stack(self, namespace_name: str, namespace: SidecarProxyConfig | None,
+    def _build_stack(self, base: _Base, namespace_name: str,
+                     namespace: SidecarProxyConfig | None,
                      workload: SidecarProxyConfig | None) -> _Stack:
         below: list[_Layer] = []
-        found = list(self._base_warnings)
+        found = list(base.warnings)
         if namespace is not None:
             below.append(_Layer(config_source("namespace", namespace), namespace.values))
             found += _conflicts("NamespaceConflict", "namespace",
@@ -220,7 +266,7 @@ class Resolver:
             else:
                 below.append(layer)
         changed = {leaf for layer in below for leaf in layer.values}
-        return _Stack(_chains(below, self._base_desc), above, self._base_fields, changed, found)
+        return _Stack(_chains(below, base.desc), above, base.fields, changed, found)
 
 
 def _conflicts(code: str, layer: str, candidates: Sequence[SidecarProxyConfig]) -> list[Finding]:

@@ -156,10 +156,15 @@ def generate_inputs(directory: Path, istioctl: Path | None = None,
     for doc in yaml.safe_load_all(proc.stdout):
         if isinstance(doc, dict) and doc.get("kind") == "ConfigMap":
             configmaps[doc["metadata"]["name"]] = doc.get("data") or {}
+    # a revision's ConfigMaps carry its name: istio-<rev>, istio-sidecar-injector-<rev>
+    injector_name = next((n for n in configmaps if n.startswith("istio-sidecar-injector")),
+                         "istio-sidecar-injector")
+    mesh_name = next((n for n in configmaps if (n == "istio" or n.startswith("istio-"))
+                      and "mesh" in configmaps[n]), "istio")
     try:
-        mesh = configmaps["istio"]["mesh"]
-        config = configmaps["istio-sidecar-injector"]["config"]
-        values = configmaps["istio-sidecar-injector"]["values"]
+        mesh = configmaps[mesh_name]["mesh"]
+        config = configmaps[injector_name]["config"]
+        values = configmaps[injector_name]["values"]
     except KeyError as exc:
         raise InjectorError(
             f"manifest generate did not produce the injector ConfigMaps ({exc}); "

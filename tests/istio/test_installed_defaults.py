@@ -44,7 +44,8 @@ INJECTOR_FIELDS = ("proxy.resources.requests.cpu", "proxy.resources.requests.mem
 def configmaps(manifest: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(manifest.read_text())
             if isinstance(doc, dict) and doc.get("kind") == "ConfigMap"
-            and doc["metadata"]["name"] in ("istio", "istio-sidecar-injector")]
+            and (doc["metadata"]["name"] == "istio"
+                 or doc["metadata"]["name"].startswith(("istio-sidecar-injector", "istio-canary")))]
 
 
 def meshcfg(*args: str) -> Any:
@@ -118,3 +119,36 @@ def test_without_the_configmaps_the_builtins_are_the_default_profile(
     running = staleness.running_values(inj.pod_spec(injector.inject_one(pod)))
     assert running is not None
     assert staleness.stale_fields(fields, running) == []
+
+
+def test_a_revision_resolves_against_its_own_configmaps(tmp_path: Path, make_pod: Any) -> None:
+    """The default profile installed as the default revision and the demo profile as revision
+    `canary`, both ConfigMap sets given to --local: a pod labelled istio.io/rev=canary gets the
+    canary injector's values, and that is what the canary injector injects."""
+    default = inj.Injector.create()
+    canary = inj.Injector.create(workdir=tmp_path / "canary",
+                                 generate_flags=("--set", "profile=demo", "--set",
+                                                 "revision=canary"))
+    both = configmaps(inj.default_inputs_dir() / "manifest.yaml") + configmaps(
+        tmp_path / "canary" / "manifest.yaml")
+    assert {d["metadata"]["name"] for d in both} >= {
+        "istio", "istio-sidecar-injector", "istio-canary", "istio-sidecar-injector-canary"}
+    pod = make_pod()
+    pod["metadata"]["labels"]["istio.io/rev"] = "canary"
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all([*both, pod]))
+    fields = json.loads(meshcfg("explain", "pod/app-0", "-n", "ai", "--local", "-f",
+                                str(tmp_path / "in.yaml"), "-o", "json").stdout)["fields"]
+    cpu = fields["init.resources.requests.cpu"]
+    assert cpu["value"] == "10m"
+    assert cpu["source"]["name"] == "istio-sidecar-injector-canary"
+    running = staleness.running_values(inj.pod_spec(canary.inject_one(pod)))
+    assert running is not None
+    assert staleness.stale_fields(fields, running) == []
+    # and the default revision's pod still gets the default profile
+    plain = make_pod(name="app-1")
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump_all([*both, plain]))
+    fields = json.loads(meshcfg("explain", "pod/app-1", "-n", "ai", "--local", "-f",
+                                str(tmp_path / "plain.yaml"), "-o", "json").stdout)["fields"]
+    assert fields["init.resources.requests.cpu"]["value"] == "100m"
+    running = staleness.running_values(inj.pod_spec(default.inject_one(plain)))
+    assert running is not None and staleness.stale_fields(fields, running) == []
