@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from ..core import model
+from ..core import model, revisions
 from ..core.errors import InvalidInput
 from ..core.inventory import Inventory, TargetQuery
 from ..core.model import CLUSTER
@@ -40,7 +40,7 @@ def load_live_inventory(api: Api, namespaces: list[str] | None, istio_namespace:
     with ThreadPoolExecutor(max_workers=8) as pool:
         mesh_f = pool.submit(api.get, Call("get", resources.CONFIGMAPS, istio_namespace,
                                            model.MESH_CONFIGMAP), True)
-        injector_f = pool.submit(_get_injector, api, istio_namespace)
+        injector_f = pool.submit(_get_istio_configmap, api, istio_namespace)
         config_fs = _list_configs(pool, api, namespaces, [guess_root])
         target_fs = _target_futures(pool, api, query, namespaces)
         mesh = _parse_mesh(mesh_f.result(), istio_namespace)
@@ -54,17 +54,37 @@ def load_live_inventory(api: Api, namespaces: list[str] | None, istio_namespace:
             target_docs = _with_all_pods(api, target_docs, root)
     inventory = _inventory(mesh, config_docs, target_docs)
     inventory.injector = _parse_injector(injector_f.result(), istio_namespace)
+    _add_revisions(api, inventory, istio_namespace)
     return inventory
 
 
-def _get_injector(api: Api, istio_namespace: str) -> Mapping[str, Any] | None:
-    call = Call("get", resources.CONFIGMAPS, istio_namespace, model.INJECTOR_CONFIGMAP)
+def _add_revisions(api: Api, inventory: Inventory, istio_namespace: str) -> None:
+    """The ConfigMaps of the other revisions the targets name (pod annotation or label
+    istio.io/rev, sidecar.istio.io/status): istio-<rev> and istio-sidecar-injector-<rev>."""
+    named = {revisions.revision_of(t.annotations, t.labels, {}, {}) for t in inventory.targets}
+    named.discard(revisions.DEFAULT)
+    for revision in sorted(named):
+        injector = _get_istio_configmap(api, istio_namespace, revision)
+        if injector is not None:
+            values = _parse_injector(injector, istio_namespace)
+            if values is not None:
+                inventory.revision_injectors[revision] = values
+        mesh = _get_istio_configmap(api, istio_namespace, revision, "mesh")
+        parsed = _parse_mesh(mesh, istio_namespace)
+        if parsed is not None:
+            inventory.revision_meshes[revision] = parsed
+
+
+def _get_istio_configmap(api: Api, istio_namespace: str, revision: str = revisions.DEFAULT,
+                  kind: str = "injector") -> Mapping[str, Any] | None:
+    name = revisions.configmap_name(kind, revision)
+    call = Call("get", resources.CONFIGMAPS, istio_namespace, name)
     try:
         return api.get(call, missing_ok=True)  # type: ignore[no-any-return]
     except Forbidden:
-        warn(f"cannot read ConfigMap {istio_namespace}/{model.INJECTOR_CONFIGMAP}: defaults are "
-             "the pinned Istio chart's, not the installed injector's (meshcfg-mesh-reader "
-             "grants it: manifests/rbac/meshcfg-readonly.yaml)")
+        warn(f"cannot read ConfigMap {istio_namespace}/{name}: revision {revision} resolves "
+             "without it (meshcfg-mesh-reader grants it: manifests/rbac/meshcfg-readonly.yaml; "
+             "add the names of your revisions' ConfigMaps to its resourceNames)")
         return None
 
 

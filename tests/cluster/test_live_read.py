@@ -391,3 +391,30 @@ def test_diff_predicts_apply_when_another_manager_owns_fields(
     again = meshcfg("diff", "-f", str(change))
     assert again.code == 0, again.out + again.err
     assert again.out.startswith("No changes")
+
+
+def test_an_injected_pods_revision_reads_that_revisions_configmaps(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str, mesh_ns: str) -> None:
+    """A pod the canary revision injected (annotation istio.io/rev) resolves against
+    istio-sidecar-injector-canary and istio-canary; a plain pod against the default ones."""
+    def values(cpu: str) -> str:
+        return json.dumps({"global": {"proxy": {"resources": {"requests": {"cpu": cpu}}}}})
+
+    kubectl_apply(kube_cluster,
+                  {"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "istio-sidecar-injector-canary", "namespace": mesh_ns},
+                   "data": {"values": values("300m")}},
+                  {"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "istio-canary", "namespace": mesh_ns},
+                   "data": {"mesh": yaml.safe_dump({"defaultConfig": {
+                       "terminationDrainDuration": "9s"}})}},
+                  pod("canary-0", test_namespace, {"app": "c"}, {"istio.io/rev": "canary"}),
+                  pod("plain-0", test_namespace, {"app": "p"}))
+    items = {i["target"]["name"]: i["fields"] for i in
+             meshcfg("explain", "-n", test_namespace, "-o", "json").json()["items"]}
+    canary = items["canary-0"]
+    assert canary["proxy.resources.requests.cpu"]["value"] == "300m"
+    assert canary["proxy.resources.requests.cpu"]["source"]["name"] == \
+        "istio-sidecar-injector-canary"
+    assert canary["lifecycle.terminationDrainDuration"]["value"] == "9s"
+    assert items["plain-0"]["proxy.resources.requests.cpu"]["value"] == "100m"
