@@ -65,9 +65,9 @@ def test_defaults_alone_give_spec_defaults_on_both_containers(
     pod = render_and_inject(tmp_path, istio_injector, [make_deployment()])
     assert quantities(inj.resources(inj.proxy_container(pod))) == quantities(
         {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2000m", "memory": "1024Mi"}})
-    # the SPEC's init defaults (10m/10Mi), which the chart alone would not give
+    # global.proxy.resources serves istio-init too (SPEC section 2's default layer)
     assert quantities(inj.resources(inj.init_container(pod))) == quantities(
-        {"requests": {"cpu": "10m", "memory": "10Mi"}, "limits": {"cpu": "2000m", "memory": "1024Mi"}})
+        {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "2000m", "memory": "1024Mi"}})
 
 
 def test_proxy_config_fields_reach_proxy_config_env(
@@ -79,8 +79,7 @@ def test_proxy_config_fields_reach_proxy_config_env(
                   "privateKeyProvider": {"cryptomb": {"pollDelay": "10ms", "fallback": True}},
                   "dnsCapture": True, "proxyMetadata": {"EXTRA_FLAG": "on"}},
         "lifecycle": {"terminationDrainDuration": "15s", "holdApplicationUntilProxyStarts": True}})
-    user_annotation = {"proxy.istio.io/config": "tracing: {sampling: 10}\n"}
-    pod = render_and_inject(tmp_path, istio_injector, [config, make_deployment(user_annotation)])
+    pod = render_and_inject(tmp_path, istio_injector, [config, make_deployment()])
     proxy_config = inj.proxy_config(pod)
     assert proxy_config["concurrency"] == 5
     assert proxy_config["terminationDrainDuration"] == "15s"
@@ -91,7 +90,6 @@ def test_proxy_config_fields_reach_proxy_config_env(
                                                                "fallback": True}}
     assert proxy_config["proxyMetadata"]["ISTIO_META_DNS_CAPTURE"] == "true"
     assert proxy_config["proxyMetadata"]["EXTRA_FLAG"] == "on"
-    assert proxy_config["tracing"]["sampling"] == 10       # the user's own key survives the merge
     assert inj.container_names(pod)[0] == "istio-proxy"    # hold puts the proxy first
 
 
@@ -152,17 +150,27 @@ def test_the_drain_agent_is_delivered_and_wired_as_pre_stop(
         "inclusionSuffixes": ["downstream_rq_active", "downstream_cx_active"]}
 
 
-@pytest.mark.parametrize("precedence,expected", [("annotation-first", "info"),
-                                                 ("workload-first", "error")])
-def test_both_precedence_modes_decide_what_the_injected_proxy_gets(
+@pytest.mark.parametrize("precedence", ["annotation-first", "workload-first"])
+def test_a_users_own_annotations_reach_the_injector_untouched(
         tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any,
-        precedence: str, expected: str) -> None:
+        precedence: str) -> None:
+    """render never overwrites a user's key (SPEC section 2); under workload-first the
+    workload object's values cannot reach Istio, and render says so for each."""
     config = spc("wl", {"selector": WORKLOAD, "proxy": {"logLevel": "error", "concurrency": 3}})
     user = make_deployment({"sidecar.istio.io/logLevel": "info",
-                            "proxy.istio.io/config": "concurrency: 1"})
-    pod = render_and_inject(tmp_path, istio_injector, [config, user], "--precedence", precedence)
-    assert inj.flag_value(inj.proxy_container(pod), "--proxyLogLevel") == expected
-    assert inj.proxy_config(pod)["concurrency"] == (1 if precedence == "annotation-first" else 3)
+                            "proxy.istio.io/config": "concurrency: 1\ntracing: {sampling: 10}\n"})
+    (tmp_path / "in.yaml").write_text(yaml.safe_dump_all([config, user]))
+    result = CliRunner().invoke(cli, ["render", "deployment/app", "-n", "ai", "--local", "-f",
+                                      str(tmp_path / "in.yaml"), "--merge", "-o", "json",
+                                      "--precedence", precedence])
+    assert result.exit_code == 0, result.stderr
+    pod = istio_injector.inject_one(json.loads(result.stdout))
+    assert inj.flag_value(inj.proxy_container(pod), "--proxyLogLevel") == "info"
+    assert inj.proxy_config(pod)["concurrency"] == 1
+    assert inj.proxy_config(pod)["tracing"]["sampling"] == 10
+    noted = {line.split(": ")[2].split(" ")[0] for line in result.stderr.splitlines()}
+    assert noted == ({"proxy.logLevel", "proxy.concurrency"} if precedence == "workload-first"
+                     else set())
 
 
 def test_mesh_default_config_flows_through(
