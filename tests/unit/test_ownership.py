@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scenariolib import scenarios
 
 from kubectl_meshcfg.core import annotations as ann
 from kubectl_meshcfg.core import render
+from kubectl_meshcfg.core.errors import InvalidInput
 from kubectl_meshcfg.core.model import SYNC_FIELD_MANAGER, Origin, Target, parse_target
 from kubectl_meshcfg.core.resolve import Resolver
 
@@ -28,7 +29,11 @@ def as_pod(target: Target) -> dict[str, Any]:
 def rendered_target(resolver: Resolver, target: Target) -> tuple[Target, render.Rendered]:
     doc = as_pod(target)
     original = parse_target(doc, Origin("in.yaml", 1), "default")
-    rendered = render.render(original, resolver.resolve(original))
+    try:
+        rendered = render.render(original, resolver.resolve(original))
+    except InvalidInput:      # render refuses a drain agent left no time: nothing to compare
+        assume(False)
+        raise
     merged = render.merge_apply(doc, rendered.apply_config)
     return parse_target(merged, Origin("rendered.yaml", 1), "default"), rendered
 
