@@ -347,8 +347,8 @@ def _synced_keys(doc: Mapping[str, Any], meta: Mapping[str, Any]) -> frozenset[s
     """Template annotation keys that meshcfg's sync manager set and no other manager did."""
     entries = meta.get("managedFields")
     kind = kinds.BY_NAME.get(str(doc.get("kind")))
-    if not isinstance(entries, list) or not entries or kind is None:
-        return None
+    if not isinstance(entries, list) or not entries or kind is None or kind is kinds.POD:
+        return None   # a pod's managedFields name its controller: its list is authoritative
     ours: set[str] = set()
     theirs: set[str] = set()
     for entry in entries:
