@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from .. import __version__
+from ..core import bounded
 from ..core.errors import CheckFound, ExitStatus, Failed, MeshcfgError
 from .examples import add_examples
 
@@ -77,7 +78,7 @@ def _report(verbose: bool, *lines: str) -> None:
     if verbose:
         traceback.print_exc(file=sys.stderr)
     for line in lines:
-        click.echo(line, err=True)
+        click.echo(bounded.one_line(line), err=True)
 
 
 @click.group(cls=MeshcfgGroup, context_settings={"help_option_names": ["-h", "--help"]})

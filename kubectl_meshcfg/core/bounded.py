@@ -53,6 +53,14 @@ def cut(text: str, limit: int = MAX_SHOWN) -> str:
     return f"{text[:limit]}... ({len(text)} characters)"
 
 
+def one_line(text: str) -> str:
+    """Control and line-separator characters (a hostile key's \\x1e, U+2028) escaped, so an
+    error stays one line on a terminal and for line-splitting readers."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in text)
+
+
 def decode(data: bytes) -> tuple[str, bool]:
     """(text, whether bytes were replaced by U+FFFD), as kubectl decodes a manifest."""
     for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),

@@ -37,6 +37,8 @@ LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 # As Kubernetes' IsDNS1123Subdomain: 253 characters in all, no per-label length limit.
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 DNS_SUBDOMAIN_RE = re.compile(rf"^{_DNS_LABEL}(?:\.{_DNS_LABEL})*$")
+# As IsDNS1123Label (namespace names): lowercase, at most 63 characters.
+DNS_LABEL_RE = re.compile(rf"^(?=.{{1,63}}$){_DNS_LABEL}$")
 ENV_NAME_RE = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 _PORT_RE = re.compile(r"[1-9][0-9]{0,4}")   # ASCII digits, no leading zero

@@ -182,7 +182,7 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     if not isinstance(name, str) or not formats.DNS_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
         problems.add("metadata.name", f"{bounded.shown(name)} is not a valid object name")
     namespace = meta.get("namespace", default_namespace)
-    if not isinstance(namespace, str) or not formats.LABEL_NAME_RE.fullmatch(namespace):
+    if not isinstance(namespace, str) or not formats.DNS_LABEL_RE.fullmatch(namespace):
         problems.add("metadata.namespace", f"{bounded.shown(namespace)} is not a valid namespace")
     spec = _drop_nulls(doc.get("spec", {}))
     if spec is None:

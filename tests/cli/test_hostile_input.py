@@ -227,3 +227,19 @@ def test_an_alias_bomb_in_the_mesh_config_names_the_configmap() -> None:
     assert code == 1
     assert "ConfigMap istio-system/istio: data.mesh: invalid YAML: " in line
     assert "excessive aliasing" in line
+
+
+@pytest.mark.parametrize("key", ["a\x1eb", "x\u2028y", "tab\there"])
+def test_a_control_character_in_a_key_stays_one_escaped_line(key: str) -> None:
+    document = json.dumps({"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
+                           "metadata": {"name": "j", "namespace": "dev"}, "spec": {key: 1}})
+    code, _, err = run("lint", "--local", "-n", "dev", "-f", "-", input=document)
+    line = one_line(err)
+    assert code == 1 and f"spec.{ascii(key)[1:-1]}: unknown field" in line
+
+
+@pytest.mark.parametrize("command", [["explain", "--local"], ["lint", "--local"],
+                                     ["apply", "--dry-run=client"]])
+def test_a_namespace_kubernetes_refuses_is_refused_everywhere(command: list[str]) -> None:
+    code, _, err = run(*command, "-f", "-", input=spc("{}", namespace="Dev"))
+    assert code == 1 and "metadata.namespace: 'Dev' is not a valid namespace" in one_line(err)
