@@ -60,7 +60,7 @@ EXAMPLES: dict[str, str] = {
 """,
     "delete": """
   # One object, or the ones in a file (other kinds in it are skipped)
-  kubectl meshcfg delete perf-old -n ai
+  kubectl meshcfg delete perf-tiered -n ai
   kubectl meshcfg delete -f configs/ai.yaml
 
   # Every SidecarProxyConfig in a namespace, first as a server dry run

@@ -81,7 +81,7 @@ def test_target_types_then_names_from_the_files(path: str) -> None:
 
 def test_config_names_from_the_files(path: str) -> None:
     local = ["--local", "-f", EXAMPLES, "-n", "ai"]
-    assert kubectl_complete(path, "get", *local, "") == (["spc", "perf-old", "perf-sensitive"], ":4")
+    assert kubectl_complete(path, "get", *local, "") == (["spc", "perf-sensitive", "perf-tiered"], ":4")
     assert kubectl_complete(path, "get", *local, "spc", "perf-s") == (["perf-sensitive"], ":4")
 
 

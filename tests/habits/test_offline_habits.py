@@ -35,20 +35,20 @@ def local(*args: str) -> tuple[int, str, str]:
 ])
 def test_get_by_resource_type_lists_every_object(args: list[str]) -> None:
     assert local("get", "-n", "ai", *args, "-o", "name") == (
-        0, "sidecarproxyconfig.meshcfg.io/perf-old\nsidecarproxyconfig.meshcfg.io/perf-sensitive\n", "")
+        0, "sidecarproxyconfig.meshcfg.io/perf-sensitive\nsidecarproxyconfig.meshcfg.io/perf-tiered\n", "")
 
 
 @pytest.mark.parametrize("args", [
-    ["spc", "perf-sensitive", "perf-old"], ["spc/perf-sensitive", "spc/perf-old"],
-    ["perf-sensitive", "perf-old"], ["sidecarproxyconfig.meshcfg.io/perf-sensitive", "perf-old"],
+    ["spc", "perf-sensitive", "perf-tiered"], ["spc/perf-sensitive", "spc/perf-tiered"],
+    ["perf-sensitive", "perf-tiered"], ["sidecarproxyconfig.meshcfg.io/perf-sensitive", "perf-tiered"],
 ])
 def test_get_named_objects_in_the_order_asked(args: list[str]) -> None:
     assert local("get", "-n", "ai", *args, "-o", "name") == (
-        0, "sidecarproxyconfig.meshcfg.io/perf-sensitive\nsidecarproxyconfig.meshcfg.io/perf-old\n", "")
+        0, "sidecarproxyconfig.meshcfg.io/perf-sensitive\nsidecarproxyconfig.meshcfg.io/perf-tiered\n", "")
 
 
 def test_get_one_named_object_is_the_object_not_a_list() -> None:
-    code, out, _ = local("get", "-n", "ai", "spc", "perf-old", "-o", "json")
+    code, out, _ = local("get", "-n", "ai", "spc", "perf-tiered", "-o", "json")
     assert code == 0 and json.loads(out)["kind"] == "SidecarProxyConfig"
     code, out, _ = local("get", "-n", "ai", "spc", "-o", "json")
     assert code == 0 and json.loads(out)["kind"] == "List"
@@ -56,7 +56,7 @@ def test_get_one_named_object_is_the_object_not_a_list() -> None:
 
 @pytest.mark.parametrize("args,message", [
     (["deploy/web"], "'deploy/web' is not spc/NAME"),
-    (["spc", "spc/perf-old"], "no need to give the type"),
+    (["spc", "spc/perf-tiered"], "no need to give the type"),
 ])
 def test_get_rejects_other_types(args: list[str], message: str) -> None:
     code, out, err = local("get", "-n", "ai", *args)
@@ -64,7 +64,7 @@ def test_get_rejects_other_types(args: list[str], message: str) -> None:
 
 
 def test_get_missing_name() -> None:
-    assert local("get", "-n", "ai", "spc", "perf-old", "nope") == (
+    assert local("get", "-n", "ai", "spc", "perf-tiered", "nope") == (
         1, "", 'error: sidecarproxyconfigs.meshcfg.io "nope" not found\n')
 
 
