@@ -19,16 +19,13 @@ ROLLOUT_NONE = "none"                # the template cannot change in place
 
 
 @dataclass(frozen=True)
-class Kind:
-    name: str                            # "Deployment"
+class Resource:
+    """An API resource: how kubectl names it and where its REST paths are."""
+
+    kind: str                            # "Deployment"
     group: str                           # "" for the core group
     version: str
     plural: str
-    names: tuple[str, ...]               # what kubectl accepts: singular, plural, short names
-    template_path: tuple[str, ...]       # keys from the object to its pod template; () = a Pod
-    owners: tuple[str, ...] = ()         # kinds whose controller owns objects of this kind
-    rollout: str = ROLLOUT_TEMPLATE
-    why_not_synced: str = ""             # why sync cannot change it ("" = it can)
 
     @property
     def api_version(self) -> str:
@@ -41,11 +38,7 @@ class Kind:
 
     @property
     def singular(self) -> str:
-        return f"{self.name.lower()}.{self.group}" if self.group else self.name.lower()
-
-    @property
-    def syncable(self) -> bool:
-        return not self.why_not_synced
+        return f"{self.kind.lower()}.{self.group}" if self.group else self.kind.lower()
 
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         """The REST path of the collection (or of one object)."""
@@ -56,6 +49,23 @@ class Kind:
         if name is not None:
             base += f"/{quote(name, safe='')}"
         return base
+
+
+@dataclass(frozen=True)
+class Kind(Resource):
+    names: tuple[str, ...]               # what kubectl accepts: singular, plural, short names
+    template_path: tuple[str, ...]       # keys from the object to its pod template; () = a Pod
+    owners: tuple[str, ...] = ()         # kinds whose controller owns objects of this kind
+    rollout: str = ROLLOUT_TEMPLATE
+    why_not_synced: str = ""             # why sync cannot change it ("" = it can)
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    @property
+    def syncable(self) -> bool:
+        return not self.why_not_synced
 
     def template_field(self, path: str) -> str:
         """A field path below the pod (template), from the object's top."""
