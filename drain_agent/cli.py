@@ -30,6 +30,7 @@ from drain_agent.kubeapi import SA_DIR, default_server
 from drain_agent.status import ExitStatus
 
 ENV_PREFIX = "MESHCFG_DRAIN_"
+PROXY_CONTAINER = "istio-proxy"
 
 
 class ParserExit(Exception):
@@ -83,6 +84,25 @@ def _from_proxy_config(key: str) -> str | None:
     except (ValueError, AttributeError):
         return None
     return str(value) if value else None
+
+
+def _native(text: str) -> bool | None:
+    """true, false, or auto (None): what Istio's injector did, from ``--istio-status``."""
+    return None if text.strip().lower() == "auto" else _bool(text)
+
+
+def native_from_status(status: str) -> bool:
+    """The injector lists the containers it added in ``sidecar.istio.io/status``: a native
+    sidecar is an init container named istio-proxy (Istio's ``getInjectionStatus``)."""
+    try:
+        inits = json.loads(status).get("initContainers") or []
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(inits, list) and PROXY_CONTAINER in inits
+
+
+def field_path(native: bool) -> str:
+    return f"spec.initContainers{{{PROXY_CONTAINER}}}" if native else DEFAULT_FIELD_PATH
 
 
 def _port(text: str) -> int:
@@ -173,9 +193,13 @@ def build_parser() -> tuple[Parser, dict[str, _Flags]]:
     fp.add("--drain-listeners", _bool, "true",
            "POST /drain_listeners?inboundonly&graceful to the admin endpoint first (native "
            "sidecar: POST /drain to pilot-agent's status port, as Istio's own hook does)")
-    fp.add("--native-sidecar", _bool, "false",
+    fp.add("--native-sidecar", _native, "false",
            "the proxy is a native sidecar (restartable init container): kubelet sends it "
-           "SIGTERM only after the application has exited")
+           "SIGTERM only after the application has exited; auto: decided from --istio-status")
+    fp.add("--istio-status", str, "",
+           "the pod's sidecar.istio.io/status annotation (downward API), read by "
+           "--native-sidecar=auto: native when the injector added istio-proxy as an init "
+           "container")
     fp.add("--use-stats", _bool, "true",
            "ask the admin /stats whether requests are in flight (idle keep-alive detection)")
     fp.add("--admin-url", str, "http://127.0.0.1:15000", "Envoy admin endpoint")
@@ -189,8 +213,9 @@ def build_parser() -> tuple[Parser, dict[str, _Flags]]:
     fp.add("--pod-namespace", str, os.environ.get("POD_NAMESPACE", ""),
            "pod namespace (downward API POD_NAMESPACE)")
     fp.add("--events", _bool, "true", "post Events on the pod")
-    fp.add("--field-path", str, DEFAULT_FIELD_PATH,
-           "the Events' involvedObject.fieldPath (native sidecar: spec.initContainers{...})")
+    fp.add("--field-path", str, "auto",
+           "the Events' involvedObject.fieldPath (auto: spec.containers{istio-proxy}, for a "
+           "native sidecar spec.initContainers{istio-proxy})")
     fp.add("--status-port", _port, _from_proxy_config("statusPort") or str(DEFAULT_STATUS_PORT),
            "pilot-agent's status port: when it closes, pilot-agent got SIGTERM and kubelet no "
            "longer waits for the hook (default: statusPort of PROXY_CONFIG, else 15020; 0: off)")
@@ -236,6 +261,9 @@ def cmd_census(values: dict[str, Any], output: str) -> ExitStatus:
 def cmd_prestop(values: dict[str, Any]) -> ExitStatus:
     from drain_agent.prestop import PrestopConfig, run_prestop
 
+    native = values["native_sidecar"]
+    if native is None:
+        native = native_from_status(values["istio_status"])
     cfg = PrestopConfig(
         poll_interval=max(0.01, values["poll_interval"]),
         min_drain=values["min_drain"],
@@ -254,9 +282,9 @@ def cmd_prestop(values: dict[str, Any]) -> ExitStatus:
         pod_name=values["pod_name"],
         pod_namespace=values["pod_namespace"],
         events=values["events"],
-        field_path=values["field_path"],
+        field_path=field_path(native) if values["field_path"] == "auto" else values["field_path"],
         status_port=values["status_port"],
-        native_sidecar=values["native_sidecar"],
+        native_sidecar=native,
         state_dir=values["state_dir"] or None,
     )
     stop = threading.Event()

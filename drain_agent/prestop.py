@@ -280,6 +280,7 @@ class Drain:
             minDrainSeconds=cfg.min_drain,
             pollSeconds=cfg.poll_interval,
             backend=self.census.backend,
+            nativeSidecar=cfg.native_sidecar,
         )
         drained = _drain_word(self._start_drain())
 

@@ -12,7 +12,9 @@ into what it injects (docs/istio-injection-facts.md). So render writes exactly t
   agent's preStop, its volume, and the downward-API environment it needs; with the
   drain agent also the stats the agent reads (`AGENT_STATS_SUFFIXES`, merged into
   `proxyStatsMatcher.inclusionSuffixes`: Istio's bootstrap exports neither by default),
-  and a refusal when the pod's grace period leaves the agent no time at all,
+  and a refusal when the pod's grace period leaves the agent no time at all; whether the
+  proxy is a native sidecar (`native_sidecar`: the pod annotation, else the agent reads
+  the injector's `sidecar.istio.io/status` at run time),
 - `meshcfg.io/managed-annotations` (its output, never an input) and
   `meshcfg.io/config-hash` (changes only when the rendered config does).
 
@@ -45,6 +47,11 @@ PROXY_UID = 1337
 # (drain_agent.envoy_admin.REQUIRED_SUFFIXES)
 AGENT_STATS_SUFFIXES = ("downstream_rq_active", "downstream_cx_active")
 STATS_SUFFIXES_ANNOTATION = "sidecar.istio.io/statsInclusionSuffixes"
+NATIVE_SIDECAR_ANNOTATION = "sidecar.istio.io/nativeSidecar"
+INJECTION_STATUS_ANNOTATION = "sidecar.istio.io/status"
+# the agent's env twin of --istio-status (drain_agent.cli): the injector's record of what
+# it added, which says whether istio-proxy became a native sidecar
+AGENT_STATUS_ENV = "MESHCFG_DRAIN_ISTIO_STATUS"
 
 # Leaves render writes as annotations, and the proxy.istio.io/config keys it manages.
 ANNOTATION_LEAVES = tuple(leaf for leaf in fields.LEAVES
@@ -171,8 +178,10 @@ def _istio_proxy(values: Mapping[str, Any], target: Target, agent_image: str, no
     proxy: dict[str, Any] = {"name": "istio-proxy", "image": "auto"}
     agent = values.get("lifecycle.drainAgent")
     if agent and agent.get("enabled"):
-        lifecycle["preStop"] = {"exec": {"command": agent_command(values, target, agent)}}
-        proxy["env"] = agent_env()
+        native = native_sidecar(target.annotations)
+        lifecycle["preStop"] = {"exec": {"command": agent_command(values, target, agent,
+                                                                  native)}}
+        proxy["env"] = agent_env(native)
         proxy["volumeMounts"] = [{"name": AGENT_VOLUME, "mountPath": AGENT_DIR}]
         init_containers.append(agent_installer(agent.get("image") or agent_image))
         volumes.append({"name": AGENT_VOLUME, "emptyDir": {}})
@@ -231,22 +240,39 @@ def _agent_stats_notes(current: Mapping[str, str]) -> list[str]:
             "connection as in flight (idle keep-alives hold it until its deadline)"]
 
 
-def agent_command(values: Mapping[str, Any], target: Target, agent: Mapping[str, Any]) -> list[str]:
+def native_sidecar(annotations: Mapping[str, str]) -> bool | None:
+    """Does the injector make istio-proxy a native sidecar? Its pod annotation says so when
+    it is "true" or "false" (inject.go moves the proxy by exactly these two); otherwise
+    istiod's ENABLE_NATIVE_SIDECARS decides, by default ("auto") from the kubelet versions
+    of the nodes at admission time, which no render can know: None, and the agent reads
+    the injector's sidecar.istio.io/status through the downward API."""
+    value = annotations.get(NATIVE_SIDECAR_ANNOTATION)
+    return {"true": True, "false": False}.get(value or "")
+
+
+def agent_command(values: Mapping[str, Any], target: Target, agent: Mapping[str, Any],
+                  native: bool | None = False) -> list[str]:
     grace = DEFAULT_GRACE_SECONDS if target.grace_period is None else target.grace_period
     command = [AGENT_BINARY, "prestop", f"--grace-period={grace}s",
                f"--termination-drain-duration={values['lifecycle.terminationDrainDuration']}"]
     if agent.get("minDrainDuration"):
         command.append(f"--min-drain={agent['minDrainDuration']}")
+    if native is not False:
+        command.append("--native-sidecar=" + ("auto" if native is None else "true"))
     return command
 
 
-def agent_env() -> list[dict[str, Any]]:
+def agent_env(native: bool | None = False) -> list[dict[str, Any]]:
     def field_ref(path: str) -> dict[str, Any]:
         return {"valueFrom": {"fieldRef": {"fieldPath": path}}}
 
-    return [{"name": "POD_NAME", **field_ref("metadata.name")},
-            {"name": "POD_NAMESPACE", **field_ref("metadata.namespace")},
-            {"name": "TMPDIR", "value": AGENT_DIR}]
+    env = [{"name": "POD_NAME", **field_ref("metadata.name")},
+           {"name": "POD_NAMESPACE", **field_ref("metadata.namespace")},
+           {"name": "TMPDIR", "value": AGENT_DIR}]
+    if native is None:
+        env.append({"name": AGENT_STATUS_ENV,
+                    **field_ref(f"metadata.annotations['{INJECTION_STATUS_ANNOTATION}']")})
+    return env
 
 
 def agent_installer(image: str) -> dict[str, Any]:

@@ -326,11 +326,27 @@ def test_status_port_closing_means_kubelet_moved_on(pod: Pod, agent: Agent) -> N
     assert f["seconds"] < 10
 
 
-def test_native_sidecar_asks_pilot_agent_to_drain(pod: Pod, agent: Agent) -> None:
+NATIVE_STATUS = json.dumps({"initContainers": ["istio-init", "istio-proxy"], "containers": ["app"],
+                            "volumes": ["istio-envoy"], "imagePullSecrets": None,
+                            "revision": "default"})
+CLASSIC_STATUS = json.dumps({"initContainers": ["istio-init"], "containers": ["istio-proxy"],
+                             "volumes": ["istio-envoy"], "imagePullSecrets": None,
+                             "revision": "default"})
+
+
+@pytest.mark.parametrize(("flags", "native"), [
+    (("--native-sidecar", "true"), True),
+    (("--native-sidecar", "auto", "--istio-status", NATIVE_STATUS), True),
+    (("--native-sidecar", "auto", "--istio-status", CLASSIC_STATUS), False),
+    (("--native-sidecar", "auto"), False),   # no status annotation: not injected natively
+])
+def test_native_sidecar_asks_pilot_agent_to_drain(pod: Pod, agent: Agent, flags: tuple[str, ...],
+                                                  native: bool) -> None:
     """Istio's own native-sidecar hook is ``pilot-agent request POST drain``: pilot-agent
     drains Envoy now and exits at once on the SIGTERM that follows the app's exit. The
     agent does the same, instead of Envoy's drain_listeners (which would leave
-    pilot-agent to drain a full terminationDrainDuration after that SIGTERM)."""
+    pilot-agent to drain a full terminationDrainDuration after that SIGTERM). With
+    ``auto`` the injector's ``sidecar.istio.io/status`` (downward API) decides."""
     agent.admin()
     status_log = agent.tmp / "status-drains"
     status_log.write_text("")
@@ -338,7 +354,9 @@ def test_native_sidecar_asks_pilot_agent_to_drain(pod: Pod, agent: Agent) -> Non
                       "pilot-agent"], stdout=subprocess.PIPE, text=True)
     pod.procs.append(p)
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-    code, lines, _ = agent.run("--native-sidecar", "true", "--grace-period", "30s")
+    code, lines, _ = agent.run(*flags, "--grace-period", "30s")
     assert code == 0, lines
-    assert status_log.read_text().splitlines() == ["/drain"]
-    assert agent.drains.read_text() == ""  # Envoy's own drain_listeners not called
+    assert lines[0]["msg"] == "drain_started" and lines[0]["nativeSidecar"] is native
+    assert status_log.read_text().splitlines() == (["/drain"] if native else [])
+    # Envoy's own drain_listeners only for a classic sidecar
+    assert bool(agent.drains.read_text()) is not native

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from drain_agent import procnet
 from drain_agent.census import parse_ports
+from drain_agent.cli import field_path, native_from_status
 from drain_agent.deadline import Deadline, parse_duration, parse_timestamp
 from drain_agent.envoy_admin import in_flight, missing_stats, parse_stats
 from drain_agent.events import MAX_MESSAGE, EventReporter, truncate
@@ -175,3 +176,16 @@ def test_only_main_exits() -> None:
     exits = re.compile(r"\bsys\.exit\(|\bos\._exit\(|\bexit\(\d|\braise SystemExit\b")
     found = [f.name for f in pkg.glob("*.py") if exits.search(f.read_text())]
     assert found == ["__main__.py"]
+
+
+@pytest.mark.parametrize(("status", "native"), [
+    ('{"initContainers":["istio-init","istio-proxy"],"containers":["app"]}', True),
+    ('{"initContainers":["istio-init"],"containers":["app","istio-proxy"]}', False),
+    ('{"initContainers":null,"containers":["app","istio-proxy"]}', False),
+    ('{"initContainers":"istio-proxy"}', False),   # not a list: not what Istio writes
+    ("", False), ("not json", False), ("[]", False),
+])
+def test_native_sidecar_from_the_injection_status(status: str, native: bool) -> None:
+    assert native_from_status(status) is native
+    assert field_path(native) == ("spec.initContainers{istio-proxy}" if native
+                                  else "spec.containers{istio-proxy}")

@@ -8,6 +8,7 @@ the injected sidecar.
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from drain_agent import cli as agent_cli
 from kubectl_meshcfg.cli import cli
 from kubectl_meshcfg.core.formats import parse_quantity
 
@@ -135,7 +137,7 @@ def test_the_drain_agent_is_delivered_and_wired_as_pre_stop(
     proxy = inj.proxy_container(pod)
     assert inj.lifecycle(proxy)["preStop"] == {"exec": {"command": [
         "/meshcfg/meshcfg-drain", "prestop", "--grace-period=60s",
-        "--termination-drain-duration=15s", "--min-drain=2s"]}}
+        "--termination-drain-duration=15s", "--min-drain=2s", "--native-sidecar=auto"]}}
     env = inj.env(proxy)
     assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
@@ -148,6 +150,62 @@ def test_the_drain_agent_is_delivered_and_wired_as_pre_stop(
     # the stats the agent reads reach the injected PROXY_CONFIG (pilot-agent's bootstrap)
     assert inj.proxy_config(pod)["proxyStatsMatcher"] == {
         "inclusionSuffixes": ["downstream_rq_active", "downstream_cx_active"]}
+
+
+def agent_settings(pod: dict[str, Any]) -> dict[str, Any]:
+    """What the agent in the injected pod's istio-proxy parses from its hook's argv and
+    its environment, the downward API resolved as kubelet resolves it from this pod."""
+    proxy = inj.proxy_container(pod)
+    annotations = inj.pod_annotations(pod)
+    environ = {}
+    for name, value in inj.env(proxy).items():
+        path = (value.get("fieldRef") or {}).get("fieldPath") if isinstance(value, dict) else None
+        if path and path.startswith("metadata.annotations['"):
+            value = annotations.get(path[len("metadata.annotations['"):-2], "")
+        if isinstance(value, str):
+            environ[name] = value
+    argv = inj.lifecycle(proxy)["preStop"]["exec"]["command"]
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith(agent_cli.ENV_PREFIX)]:
+            mp.delenv(name)
+        for name, value in environ.items():
+            mp.setenv(name, value)
+        parser, flags = agent_cli.build_parser()
+        values = flags["prestop"].convert(parser.parse_args(argv[1:]))
+    return values
+
+
+@pytest.mark.parametrize(("injector_native", "annotation", "native"), [
+    (False, None, False),       # istiod with ENABLE_NATIVE_SIDECARS off (or auto, old nodes)
+    (True, None, True),         # ENABLE_NATIVE_SIDECARS on (auto with kubelets >= 1.33)
+    (False, "true", True),      # the pod's annotation wins over istiod's mode
+    (True, "false", False),
+])
+def test_the_agent_knows_a_native_sidecar_as_the_injector_made_it(
+        tmp_path: Path, istio_injector: inj.Injector, make_deployment: Any,
+        injector_native: bool, annotation: str | None, native: bool) -> None:
+    """Istio's own hook for a native sidecar is `pilot-agent request POST drain`, and the
+    agent replaces it: it must know the mode to do the same. Render cannot know istiod's
+    mode (auto decides from the nodes at admission), so without the pod annotation the
+    hook says auto and the agent reads the injector's sidecar.istio.io/status."""
+    config = spc("drain", {"lifecycle": {"drainAgent": {"enabled": True}}})
+    deployment = make_deployment({} if annotation is None
+                                 else {"sidecar.istio.io/nativeSidecar": annotation})
+    injector = istio_injector.with_native_sidecars(injector_native)
+    pod = render_and_inject(tmp_path, injector, [config, deployment])
+    assert (inj.PROXY in inj.container_names(pod, "initContainers")) is native
+    assert inj.PROXY not in inj.container_names(pod, "initContainers" if not native
+                                                else "containers")
+    argv = inj.lifecycle(inj.proxy_container(pod))["preStop"]["exec"]["command"]
+    assert argv[0] == "/meshcfg/meshcfg-drain"   # the agent's hook replaced Istio's own
+    assert ("--native-sidecar=true" in argv) is (annotation == "true")
+    settings = agent_settings(pod)
+    decided = settings["native_sidecar"]
+    if decided is None:
+        decided = agent_cli.native_from_status(settings["istio_status"])
+    assert decided is native
+    assert agent_cli.field_path(decided) == (
+        "spec.initContainers{istio-proxy}" if native else "spec.containers{istio-proxy}")
 
 
 @pytest.mark.parametrize("precedence", ["annotation-first", "workload-first"])
