@@ -12,6 +12,7 @@ from typing import Any
 
 from kubectl_meshcfg.core import annotations as ann
 from kubectl_meshcfg.core import fields, warnings
+from kubectl_meshcfg.core import proxyconfigs as pcs
 from kubectl_meshcfg.core.formats import parse_quantity
 from kubectl_meshcfg.core.model import (
     API_VERSION,
@@ -25,8 +26,8 @@ from kubectl_meshcfg.core.resolve import ANNOTATION_FIRST, LAYER_ORDER, config_s
 
 def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None,
                   target: Target, root_namespace: str | None = None,
-                  precedence: str | None = None, injector: InjectorValues | None = None
-                  ) -> dict[str, Any]:
+                  precedence: str | None = None, injector: InjectorValues | None = None,
+                  proxy_configs: Sequence[pcs.IstioProxyConfig] = ()) -> dict[str, Any]:
     root = root_namespace or (mesh.root_namespace if mesh else "istio-system")
     oldest_first = sorted(configs, key=SidecarProxyConfig.age_key)
     global_candidates = [c for c in oldest_first if c.namespace == root and c.selector is None]
@@ -61,18 +62,37 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
         layers["mesh"] = (read.values, {path: source for path in read.values})
         found += [warnings.invalid_input("InvalidMeshConfig", f"{mesh.namespace}/{mesh.name} {w}", r)
                   for w, r in read.invalid]
+    # Istio's ProxyConfigs, as pilot/pkg/model/proxy_config.go picks them (oldest first;
+    # a selector without labels counts for no scope; no namespace layer in the root)
+    istio_oldest = sorted((c for c in proxy_configs if not c.ignored),
+                          key=pcs.IstioProxyConfig.age_key)
+    istio_candidates = {
+        pcs.GLOBAL: [c for c in istio_oldest if c.namespace == root and c.selector is None],
+        pcs.NAMESPACE: [c for c in istio_oldest if c.selector is None
+                        and c.namespace == target.namespace and target.namespace != root],
+        pcs.WORKLOAD: [c for c in istio_oldest if c.selector is not None
+                       and c.namespace == target.namespace and c.matches(target.labels)]}
+    conflicts: dict[str, list[dict[str, Any]]] = {}
     for layer, candidates, code in (("global", global_candidates, "GlobalConflict"),
                                     ("namespace", namespace_candidates, "NamespaceConflict"),
                                     ("workload", workload_candidates, "WorkloadConflict")):
+        conflicts[layer] = []
         if candidates:
             winner = candidates[0]
             layers[layer] = (dict(winner.values),
                              {path: config_source(layer, winner) for path in winner.values})
             if len(candidates) > 1:
-                found.append(warnings.conflict(code, layer, winner.ref,
-                                               [c.ref for c in candidates[1:]]))
-    # the conflict warnings of the stack come before the workload conflict in the fast path
-    found = _stack_order(found)
+                conflicts[layer].append(warnings.conflict(code, layer, winner.ref,
+                                                          [c.ref for c in candidates[1:]]))
+    for layer, candidates in istio_candidates.items():
+        conflicts[layer] = pcs.conflicts(layer, candidates) + pcs.invalid_values(candidates[:1])
+        if candidates:
+            layers[layer] = (dict(candidates[0].values),
+                             {path: candidates[0].source(layer) for path in candidates[0].values})
+    # the order the fast path reports them in: base, stack, then the target's own
+    found += conflicts[pcs.GLOBAL] + conflicts["global"] + conflicts[pcs.NAMESPACE] \
+        + conflicts["namespace"] + pcs.invalid_values(istio_candidates[pcs.WORKLOAD][:1]) \
+        + conflicts["workload"] + pcs.conflicts(pcs.WORKLOAD, istio_candidates[pcs.WORKLOAD])
     annotation_layer = ann.read_annotations(target.annotations, target.synced_keys)
     layers["annotation"] = (annotation_layer.values,
                             {path: {"layer": "annotation", "annotation": key}
@@ -82,7 +102,7 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
     all_leaves = {path for values, _ in layers.values() for path in values}
     for path in sorted(all_leaves, key=fields.sort_key):
         chain = [{"value": layers[name][0][path], "source": layers[name][1][path]}
-                 for name in reversed(LAYER_ORDER[precedence])
+                 for name in reversed(_order(precedence, path))
                  if name in layers and path in layers[name][0]]
         result_fields[path] = {"value": chain[0]["value"], "source": chain[0]["source"],
                                "overridden": chain[1:]}
@@ -91,17 +111,24 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
     found += [warnings.invalid_input("InvalidAnnotation", w, r) for w, r in annotation_layer.invalid]
     found += warnings.value_warnings(result_fields, target.grace_period)
     found += warnings.untrusted_code(result_fields, root)
+    workload_pc = istio_candidates[pcs.WORKLOAD][0] if istio_candidates[pcs.WORKLOAD] else None
+    found += pcs.overridden_at_runtime(result_fields, workload_pc)
     if target.kind == "Pod" and target.pod_spec:
-        found += warnings.stale_sidecar(result_fields, target.pod_spec)
+        found += warnings.stale_sidecar(result_fields, target.pod_spec, target.annotations)
     return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",
             "target": {"kind": target.kind, "namespace": target.namespace, "name": target.name},
             "precedence": precedence, "fields": result_fields, "warnings": found}
 
 
-def _stack_order(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rank = {"InvalidInjectorValues": 0, "InvalidMeshConfig": 1, "GlobalConflict": 2,
-            "NamespaceConflict": 3, "WorkloadConflict": 4}
-    return sorted(found, key=lambda w: rank[w["code"]])
+def _order(precedence: str, path: str) -> list[str]:
+    """Layers lowest first for one leaf: Istio's ProxyConfigs above the mesh config; the
+    workload one below every meshcfg layer for concurrency (pilot-agent applies
+    proxy.istio.io/config again at start-up) and above them all for what injection freezes
+    into the environment (proxyMetadata)."""
+    ours = list(LAYER_ORDER[precedence][2:])
+    if path == "proxy.concurrency":
+        return ["default", "mesh", pcs.GLOBAL, pcs.NAMESPACE, pcs.WORKLOAD, *ours]
+    return ["default", "mesh", pcs.GLOBAL, pcs.NAMESPACE, *ours, pcs.WORKLOAD]
 
 
 def _derive_concurrency(result_fields: dict[str, Any]) -> None:

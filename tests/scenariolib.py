@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from kubectl_meshcfg.core import fields
+from kubectl_meshcfg.core import proxyconfigs as pcs
 from kubectl_meshcfg.core.model import API_VERSION, KIND, Origin, SidecarProxyConfig, Target, parse_config
 
 ROOT = "istio-system"
@@ -98,3 +99,40 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Any], Any]:
     target = pod(namespace=draw(st.sampled_from(["ai", ROOT])), labels=draw(LABELS),
                  annotations=draw(ANNOTATIONS), grace=draw(st.none() | st.integers(0, 60)))
     return configs, target
+
+
+def istio_pc(namespace: str, name: str, spec: dict[str, Any], created: str | None = None,
+             order: int = 0) -> pcs.IstioProxyConfig:
+    """An Istio ProxyConfig (networking.istio.io/v1beta1), parsed as the loader does."""
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if created:
+        meta["creationTimestamp"] = created
+    doc = {"apiVersion": pcs.API_VERSION, "kind": pcs.KIND, "metadata": meta, "spec": spec}
+    return pcs.parse(doc, Origin("istio.yaml", order + 1), "default", order)
+
+
+@st.composite
+def istio_specs(draw: st.DrawFn) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if draw(st.booleans()):
+        spec["concurrency"] = draw(st.integers(0, 6))
+    if draw(st.booleans()):
+        spec["environmentVariables"] = draw(st.dictionaries(
+            st.sampled_from(["A", "B", "K", fields.DNS_CAPTURE_KEY]),
+            st.sampled_from(["x", "y", "true", "false"]), max_size=3))
+    return spec
+
+
+@st.composite
+def proxy_config_sets(draw: st.DrawFn) -> list[pcs.IstioProxyConfig]:
+    """Istio ProxyConfigs at every scope, some competing, some created in the same second."""
+    found = []
+    for index in range(draw(st.integers(0, 5))):
+        namespace = draw(st.sampled_from([ROOT, "ai", "other"]))
+        spec = draw(istio_specs())
+        if draw(st.booleans()):
+            spec["selector"] = {"matchLabels": draw(LABELS.filter(bool))}
+        created = draw(st.none() | st.sampled_from(
+            [f"2026-0{m}-01T00:00:00Z" for m in range(1, 4)]))
+        found.append(istio_pc(namespace, f"p{index}", spec, created=created, order=index))
+    return found

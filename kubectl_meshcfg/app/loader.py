@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ..core import bounded, kinds, kubeyaml, model, revisions, trust
+from ..core import bounded, kinds, kubeyaml, model, proxyconfigs, revisions, trust
 from ..core.errors import InvalidInput, Location, MeshcfgError
 from ..core.inventory import Inventory
 from ..core.model import Origin
@@ -147,6 +147,8 @@ def add_document(inventory: Inventory, origin: Origin, doc: dict[str, Any],
         inventory.configs.append(model.parse_config(doc, origin, default_namespace, order))
     elif kinds.is_target(kind):
         inventory.targets.append(model.parse_target(doc, origin, default_namespace))
+    elif proxyconfigs.is_proxy_config(doc):
+        inventory.proxy_configs.append(proxyconfigs.parse(doc, origin, default_namespace, order))
     elif kind == "ConfigMap" and _in_namespace(doc, istio_namespace):
         _add_istio_configmap(inventory, origin, doc, istio_namespace)
     elif kind == "Namespace" and isinstance((doc.get("metadata") or {}).get("name"), str):

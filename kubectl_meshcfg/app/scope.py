@@ -104,4 +104,5 @@ def make_resolver(inventory: Inventory, scope: Scope, precedence: str | None) ->
                           inventory.namespace_labels, inventory.tags)
     return Resolver(inventory.configs, inventory.mesh, root_namespace=scope.root_namespace,
                     precedence=precedence, istio_namespace=scope.istio_namespace,
-                    injector=inventory.injector, revisions=revisions)
+                    injector=inventory.injector, revisions=revisions,
+                    proxy_configs=inventory.proxy_configs)

@@ -10,6 +10,7 @@ from . import kinds
 from .errors import NotFound, UsageError
 from .labels import Selector
 from .model import InjectorValues, MeshConfig, SidecarProxyConfig, Target
+from .proxyconfigs import IstioProxyConfig
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Inventory:
     revision_injectors: dict[str, InjectorValues] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)           # revision tag -> revision
+    proxy_configs: list[IstioProxyConfig] = field(default_factory=list)   # Istio's own
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def render(target: Target, effective: Effective, agent_image: str = DEFAULT_AGEN
         require_agent_budget(target, values)
         values = with_agent_stats(values)
         notes += _agent_stats_notes(target.annotations)
-    annotations = _annotations(values, theirs, _derived(effective))
+    annotations = _annotations(values, theirs, _derived(effective) | _istio_owned(effective))
     init_containers = [_istio_init(values)]
     containers: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
@@ -107,6 +107,13 @@ def _derived(effective: Effective) -> frozenset[str]:
 _PLAIN = fields.Leaf("", "string", "")
 
 
+def _istio_owned(effective: Effective) -> frozenset[str]:
+    """Leaves an Istio ProxyConfig sets: istiod delivers them itself, and a copy in the
+    annotation would pin today's value (and beat the workload ProxyConfig at run time)."""
+    return frozenset(path for path, field in effective["fields"].items()
+                     if field["source"]["layer"].startswith("istio-"))
+
+
 def _annotations(values: Mapping[str, Any], theirs: frozenset[str],
                  derived: frozenset[str]) -> dict[str, str]:
     """meshcfg's annotations: every one the registry writes, except the user's own."""
@@ -129,8 +136,9 @@ def _undeliverable(effective: Effective, theirs: frozenset[str]) -> list[str]:
             ann.PROXY_CONFIG if write == fields.WRITE_PROXY_CONFIG else "")
         if key not in theirs or entry["source"].get("annotation") == key:
             continue
-        if key == ann.PROXY_CONFIG and entry["source"]["layer"] in ("mesh", "default"):
-            continue   # the injector merges the mesh config under the annotation too
+        if key == ann.PROXY_CONFIG and (entry["source"]["layer"] in ("mesh", "default")
+                                        or entry["source"]["layer"].startswith("istio-")):
+            continue   # the injector merges the mesh config and ProxyConfigs itself
         notes.append(f"{path} is not rendered: the object's own annotation {key} carries it "
                      f"to Istio and render never changes a user's annotation; move {key} into "
                      "a SidecarProxyConfig (or remove it) to let meshcfg set it")
@@ -141,11 +149,11 @@ def _proxy_config_text(values: Mapping[str, Any], derived: frozenset[str]) -> st
     """meshcfg's `proxy.istio.io/config`: the ProxyConfig keys the registry writes."""
     merged: dict[str, Any] = {}
     metadata = {path[len(fields.METADATA_PREFIX):]: str(value) for path, value in values.items()
-                if path.startswith(fields.METADATA_PREFIX)}
+                if path.startswith(fields.METADATA_PREFIX) and path not in derived}
     for leaf in PROXY_CONFIG_LEAVES:
         key = leaf.istio.proxy_config
         if leaf.path in derived:
-            continue   # left unset, pilot-agent derives it as explain does
+            continue   # left unset: pilot-agent derives it, or an Istio ProxyConfig sets it
         if key.startswith("proxyMetadata."):   # an env flag: always written, true or false
             metadata[key.split(".", 1)[1]] = "true" if values.get(leaf.path) else "false"
         elif values.get(leaf.path) is not None:

@@ -3,10 +3,14 @@
 Pure and free of I/O. Layers, lowest first (SPEC section 2):
   annotation-first: default < mesh < global < namespace < workload < annotation
   workload-first:   default < mesh < global < namespace < annotation < workload
+Istio's own ProxyConfig objects sit where the running sidecar ends up using them
+(`proxyconfigs.py`, docs/precedence.md): istio-global and istio-namespace above mesh; the
+istio-workload layer above everything for injection-time leaves (proxyMetadata), just
+below meshcfg's global layer for run-time ones (concurrency).
 
-Everything but the annotation layer depends only on which SidecarProxyConfig objects win
-for the target, so that part ("a stack") is built once per combination of winners and
-shared; per target only the annotation layer and the value warnings are added.
+Everything but the annotation layer depends only on which objects win for the target, so
+that part ("a stack") is built once per combination of winners and shared; per target
+only the annotation layer and the value warnings are added.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from . import annotations as ann
 from . import fields, warnings
+from . import proxyconfigs as pcs
 from . import revisions as revs
 from .effective import Effective, Entry, Field, Finding, Source
 from .model import API_VERSION, InjectorValues, MeshConfig, SidecarProxyConfig, Target
@@ -63,13 +68,15 @@ def _field(chain: list[Entry]) -> Field:
 class _Stack:
     """The resolved layers of one combination of winning objects, annotation slot open."""
 
-    def __init__(self, below_desc: dict[str, list[Entry]], above: _Layer | None,
-                 base_fields: Mapping[str, Field], changed: set[str], found: list[Finding]):
+    def __init__(self, below_desc: dict[str, list[Entry]], above: Sequence[_Layer],
+                 base_fields: Mapping[str, Field], changed: set[str], found: list[Finding],
+                 istio_workload: pcs.IstioProxyConfig | None = None):
         self.below_desc = below_desc
-        self.above = above
+        self.above = above      # layers above the annotation, lowest first
         self.warnings = found
-        if above is not None:
-            changed = changed | set(above.values)
+        self.istio_workload = istio_workload
+        for layer in above:
+            changed = changed | set(layer.values)
         self.fields = dict(base_fields)
         for leaf in changed:
             self.fields[leaf] = self._field(leaf, None)
@@ -80,8 +87,9 @@ class _Stack:
         chain = self.below_desc.get(leaf, [])
         if annotation is not None:
             chain = [annotation, *chain]
-        if self.above is not None and leaf in self.above.values:
-            chain = [{"value": self.above.values[leaf], "source": self.above.source}, *chain]
+        for layer in self.above:
+            if leaf in layer.values:
+                chain = [{"value": layer.values[leaf], "source": layer.source}, *chain]
         return _field(chain)
 
     def with_annotations(self, layer: ann.LayerInput, sources: dict[str, Source]
@@ -123,7 +131,8 @@ class Resolver:
     def __init__(self, configs: Iterable[SidecarProxyConfig], mesh: MeshConfig | None = None,
                  root_namespace: str | None = None, precedence: str | None = None,
                  istio_namespace: str = "istio-system", injector: InjectorValues | None = None,
-                 revisions: Revisions | None = None):
+                 revisions: Revisions | None = None,
+                 proxy_configs: Iterable[pcs.IstioProxyConfig] = ()):
         self.root_namespace = root_namespace or (mesh.root_namespace if mesh else istio_namespace)
         by_age = sorted(configs, key=SidecarProxyConfig.age_key)
         self.global_configs = [c for c in by_age
@@ -135,6 +144,7 @@ class Resolver:
                 self.workload_configs[config.namespace].append(config)
             elif config.namespace != self.root_namespace:
                 self.namespace_configs[config.namespace].append(config)
+        self.istio = pcs.Scopes.of(proxy_configs, self.root_namespace)
         winner = self.global_configs[0] if self.global_configs else None
         self.precedence = precedence or (winner.precedence if winner else None) or ANNOTATION_FIRST
         self._revisions = revisions or Revisions()
@@ -143,13 +153,13 @@ class Resolver:
             self._inputs[name] = (self._revisions.meshes.get(name, mesh),
                                   self._revisions.injectors.get(name, injector))
         self._bases: dict[str, _Base] = {}
-        self._stacks: dict[tuple[str, str | None, str | None], _Stack] = {}
+        self._stacks: dict[tuple[str | None, ...], _Stack] = {}
         self._annotation_sources: dict[str, Source] = {}
         self._derived: dict[tuple[int, Any], tuple[Field, Field]] = {}
 
     def _base(self, revision: str) -> _Base:
-        """The default, mesh and global layers of a revision (its own ConfigMaps; the
-        default revision's where it has none)."""
+        """The default, mesh and istio-global layers of a revision (its own ConfigMaps;
+        the default revision's where it has none)."""
         if revision not in self._inputs:
             revision = revs.DEFAULT
         base = self._bases.get(revision)
@@ -178,10 +188,10 @@ class Resolver:
             found += [
                 warnings.invalid_input("InvalidMeshConfig", f"{mesh.namespace}/{mesh.name} {where}",
                                        reason) for where, reason in read.invalid]
-        if self.global_configs:
-            layers.append(_Layer(config_source("global", self.global_configs[0]),
-                                 self.global_configs[0].values))
-            found += _conflicts("GlobalConflict", "global", self.global_configs)
+        if self.istio.global_:
+            layers.append(_istio_layer(pcs.GLOBAL, self.istio.global_[0]))
+            found += pcs.conflicts(pcs.GLOBAL, self.istio.global_)
+            found += pcs.invalid_values(self.istio.global_[:1])
         return layers
 
     def resolve_all(self, targets: Iterable[Target]) -> list[Effective]:
@@ -198,21 +208,24 @@ class Resolver:
     def resolve(self, target: Target) -> Effective:
         """The SPEC section 4 EffectiveSidecarConfig of one target."""
         workload = self.matching_workload_configs(target)
-        stack = self._stack_for(target, workload)
+        istio_workload = self.istio.for_workload(target.namespace, target.labels)
+        stack = self._stack_for(target, workload, istio_workload[:1])
         layer = ann.read_annotations(target.annotations, target.synced_keys)
         fields_ = stack.with_annotations(layer, self._annotation_sources)
         self._derive_concurrency(fields_)
         found = list(stack.warnings)
         if len(workload) > 1:
             found += _conflicts("WorkloadConflict", "workload", workload)
+        found += pcs.conflicts(pcs.WORKLOAD, istio_workload)
         if layer.resource_keys:
             found += warnings.partial_resources(layer.resource_keys)
         found += [warnings.invalid_input("InvalidAnnotation", where, reason)
                   for where, reason in layer.invalid]
         found += warnings.value_warnings(fields_, target.grace_period)
         found += warnings.untrusted_code(fields_, self.root_namespace)
+        found += pcs.overridden_at_runtime(fields_, stack.istio_workload)
         if target.kind == "Pod" and target.pod_spec:
-            found += warnings.stale_sidecar(fields_, target.pod_spec)
+            found += warnings.stale_sidecar(fields_, target.pod_spec, target.annotations)
         return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",
                 "target": {"kind": target.kind, "namespace": target.namespace,
                            "name": target.name},
@@ -237,36 +250,70 @@ class Resolver:
         candidates = self.namespace_configs.get(namespace)
         return candidates[0] if candidates else None
 
-    def _stack_for(self, target: Target, workload: list[SidecarProxyConfig]) -> _Stack:
+    def _stack_for(self, target: Target, workload: list[SidecarProxyConfig],
+                   istio_workload: list[pcs.IstioProxyConfig]) -> _Stack:
         namespace = self.namespace_config(target.namespace)
+        istio_namespace = self.istio.for_namespace(target.namespace)
         revision = self.revision(target) if len(self._inputs) > 1 else revs.DEFAULT
         key = (revision, namespace.ref if namespace else None,
-               workload[0].ref if workload else None)
+               workload[0].ref if workload else None,
+               istio_namespace[0].ref if istio_namespace else None,
+               istio_workload[0].ref if istio_workload else None)
         stack = self._stacks.get(key)
         if stack is None:
             stack = self._stacks[key] = self._build_stack(
                 self._base(revision), target.namespace, namespace,
-                workload[0] if workload else None)
+                workload[0] if workload else None, istio_namespace,
+                istio_workload[0] if istio_workload else None)
         return stack
 
     def _build_stack(self, base: _Base, namespace_name: str,
                      namespace: SidecarProxyConfig | None,
-                     workload: SidecarProxyConfig | None) -> _Stack:
-        below: list[_Layer] = []
+                     workload: SidecarProxyConfig | None,
+                     istio_namespace: list[pcs.IstioProxyConfig],
+                     istio_workload: pcs.IstioProxyConfig | None) -> _Stack:
+        below: list[_Layer] = []     # lowest first
+        above: list[_Layer] = []     # above the annotation, lowest first
         found = list(base.warnings)
+        if istio_namespace:
+            below.append(_istio_layer(pcs.NAMESPACE, istio_namespace[0]))
+        if istio_workload is not None:
+            # run-time leaves below meshcfg's layers, injection-time ones above them all
+            runtime, injection = _split(_istio_layer(pcs.WORKLOAD, istio_workload))
+            below.append(runtime)
+            above.append(injection)
+        if self.global_configs:
+            below.append(_Layer(config_source("global", self.global_configs[0]),
+                                self.global_configs[0].values))
+            found += _conflicts("GlobalConflict", "global", self.global_configs)
+        found += pcs.conflicts(pcs.NAMESPACE, istio_namespace)
+        found += pcs.invalid_values(istio_namespace[:1])
         if namespace is not None:
             below.append(_Layer(config_source("namespace", namespace), namespace.values))
             found += _conflicts("NamespaceConflict", "namespace",
                                 self.namespace_configs[namespace_name])
-        above = None
+        if istio_workload is not None:
+            found += pcs.invalid_values([istio_workload])
         if workload is not None:
             layer = _Layer(config_source("workload", workload), workload.values)
             if self.precedence == WORKLOAD_FIRST:
-                above = layer
+                above.insert(0, layer)
             else:
                 below.append(layer)
         changed = {leaf for layer in below for leaf in layer.values}
-        return _Stack(_chains(below, base.desc), above, base.fields, changed, found)
+        return _Stack(_chains(below, base.desc), above, base.fields, changed, found,
+                      istio_workload)
+
+
+def _istio_layer(layer: str, config: pcs.IstioProxyConfig) -> _Layer:
+    return _Layer(config.source(layer), config.values)
+
+
+def _split(layer: _Layer) -> tuple[_Layer, _Layer]:
+    """(run-time leaves, injection-time leaves) of a layer."""
+    runtime = {k: v for k, v in layer.values.items() if not pcs.injection_time(k)}
+    injection = {k: v for k, v in layer.values.items() if pcs.injection_time(k)}
+    return _Layer(layer.source, runtime), _Layer(layer.source, injection)
 
 
 def _conflicts(code: str, layer: str, candidates: Sequence[SidecarProxyConfig]) -> list[Finding]:

@@ -8,20 +8,28 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import fields, formats
+import yaml
+
+from . import fields, formats, kubeyaml
 
 ISTIO_INBOUND_EXCLUSIONS = {"15090", "15021", "15020"}   # the template always adds these
 _INBOUND_EXCLUDE_FLAG = "-d"
 
 
-def running_values(pod_spec: Mapping[str, Any]) -> dict[str, Any] | None:
+def running_values(pod_spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None
+                   ) -> dict[str, Any] | None:
     """Leaf values the injected sidecar runs with, or None when the pod has no istio-proxy.
-    Each leaf is read the way the registry says (`fields.Istio.injected`)."""
+    Each leaf is read the way the registry says (`fields.Istio.injected`); the pod's
+    `proxy.istio.io/config` is applied over PROXY_CONFIG as pilot-agent does at start-up
+    (pilot/cmd/pilot-agent/config/config.go getMeshConfig), except proxyMetadata, which
+    the proxy's environment fixed at injection."""
     proxy = _container(pod_spec, fields.CONTAINERS["proxy"])
     if proxy is None:
         return None
     containers = {name: _container(pod_spec, name) for name in fields.CONTAINERS.values()}
     config = _proxy_config(proxy)
+    config.update({k: v for k, v in _annotation_config(annotations).items()
+                   if k != "proxyMetadata" and v is not None})
     values: dict[str, Any] = {}
     for leaf in fields.LEAVES:
         how = leaf.istio.injected
@@ -109,6 +117,17 @@ def _flag(args: list[str], flag: str) -> str | None:
         if arg == flag and index + 1 < len(args):
             return args[index + 1]
     return None
+
+
+def _annotation_config(annotations: Mapping[str, str] | None) -> Mapping[str, Any]:
+    text = (annotations or {}).get(fields.PROXY_CONFIG_ANNOTATION)
+    if not text:
+        return {}
+    try:
+        parsed = kubeyaml.load(text)
+    except yaml.YAMLError:
+        return {}    # pilot-agent refuses to start; the pod is not running this config
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _proxy_config(proxy: Mapping[str, Any]) -> dict[str, Any]:

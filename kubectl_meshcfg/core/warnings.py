@@ -37,6 +37,12 @@ FIXES: dict[str, str] = {
                      "(docs/security.md); sync refuses to render it",
     "AdmissionSkipsPod": "move what the annotation or container sets into a SidecarProxyConfig "
                          "and drop it from the pod template, or use kubectl meshcfg sync for it",
+    "ProxyConfigConflict": "keep one Istio ProxyConfig per scope (or give workload selectors "
+                           "disjoint labels)",
+    "InvalidProxyConfig": "correct spec.environmentVariables of the Istio ProxyConfig",
+    "ProxyConfigOverriddenAtRuntime": "set the value in one place: drop it from the workload "
+                                      "ProxyConfig or from proxy.istio.io/config (and the "
+                                      "SidecarProxyConfigs render writes into it)",
     "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
                     "(kubectl rollout restart) so the injector applies the effective config",
 }
@@ -231,10 +237,11 @@ def invalid_input(code: str, where: str, reason: str) -> Finding:
     return {"code": code, "message": f"{where}: {reason}; ignored"}
 
 
-def stale_sidecar(resolved: Mapping[str, Field], pod_spec: Mapping[str, Any]) -> list[Finding]:
+def stale_sidecar(resolved: Mapping[str, Field], pod_spec: Mapping[str, Any],
+                  annotations: Mapping[str, str] | None = None) -> list[Finding]:
     """A running pod whose injected sidecar differs from its effective config."""
 
-    running = running_values(pod_spec)
+    running = running_values(pod_spec, annotations)
     if running is None:
         return []
     stale = stale_fields(resolved, running)

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naivelib import resolve_naive
-from scenariolib import ROOT, scenarios
+from scenariolib import ROOT, proxy_config_sets, scenarios
 
 from kubectl_meshcfg.core import fields
 from kubectl_meshcfg.core.resolve import LAYER_ORDER, Resolver
@@ -21,6 +21,27 @@ def test_the_fast_resolver_agrees_with_the_naive_reading_of_the_spec(
     configs, target = scenario
     fast = Resolver(configs, None, precedence=precedence).resolve(target)
     assert fast == resolve_naive(configs, None, target, precedence=precedence)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios(), proxy_config_sets(), st.sampled_from([None, "annotation-first", "workload-first"]))
+def test_with_istio_proxyconfigs_the_fast_resolver_agrees_with_the_naive_reading(
+        scenario: tuple[list[Any], Any], proxy_configs: list[Any], precedence: str | None) -> None:
+    configs, target = scenario
+    fast = Resolver(configs, None, precedence=precedence, proxy_configs=proxy_configs)
+    assert fast.resolve(target) == resolve_naive(configs, None, target, precedence=precedence,
+                                                 proxy_configs=proxy_configs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenarios(), proxy_config_sets(), st.randoms())
+def test_the_order_of_proxyconfig_documents_does_not_matter_beyond_istiods_rule(
+        scenario: tuple[list[Any], Any], proxy_configs: list[Any], rnd: random.Random) -> None:
+    configs, target = scenario
+    shuffled = list(proxy_configs)
+    rnd.shuffle(shuffled)
+    assert Resolver(configs, proxy_configs=shuffled).resolve(target) == \
+        Resolver(configs, proxy_configs=proxy_configs).resolve(target)
 
 
 @settings(max_examples=200, deadline=None)
