@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core import model, revisions
 from ..core.errors import InvalidInput
@@ -21,6 +21,8 @@ from . import resources
 from .errors import Forbidden
 from .resources import Call, Resource
 from .transport import Api
+
+T = TypeVar("T")
 
 
 def warn(message: str) -> None:
@@ -89,13 +91,23 @@ def _get_istio_configmap(api: Api, istio_namespace: str, revision: str = revisio
 
 
 def _parse_injector(doc: Mapping[str, Any] | None, istio_ns: str) -> model.InjectorValues | None:
+    return _parse_istio(model.parse_injector_values, doc, istio_ns, "the injector values")
+
+
+def _parse_mesh(doc: Mapping[str, Any] | None, istio_ns: str) -> model.MeshConfig | None:
+    return _parse_istio(model.parse_mesh_config, doc, istio_ns, "the mesh config")
+
+
+def _parse_istio(parse: Callable[[Mapping[str, Any], model.Origin, str], T],
+                 doc: Mapping[str, Any] | None, istio_ns: str, what: str) -> T | None:
+    """An Istio ConfigMap parsed, or None with a warning when it does not validate."""
     if doc is None:
         return None
     try:
-        return model.parse_injector_values(doc, CLUSTER, istio_ns)
+        return parse(doc, CLUSTER, istio_ns)
     except InvalidInput as invalid:
         for location, reason in invalid.problems:
-            warn(f"ignoring the injector values: {location.describe()}: {reason}")
+            warn(f"ignoring {what}: {location.describe()}: {reason}")
         return None
 
 
@@ -175,17 +187,6 @@ def _results(futures: list[Future[list[dict[str, Any]]]]) -> list[dict[str, Any]
     for future in futures:
         out += future.result()
     return out
-
-
-def _parse_mesh(doc: Mapping[str, Any] | None, istio_ns: str) -> model.MeshConfig | None:
-    if doc is None:
-        return None
-    try:
-        return model.parse_mesh_config(doc, CLUSTER, istio_ns)
-    except InvalidInput as invalid:
-        for location, reason in invalid.problems:
-            warn(f"ignoring the mesh config: {location.describe()}: {reason}")
-        return None
 
 
 def parse_or_warn(parse: Callable[..., Any], doc: Mapping[str, Any]) -> Any:
