@@ -6,28 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from builders import ROOT, config, pod
 from hypothesis import strategies as st
 
 from kubectl_meshcfg.core import fields
 from kubectl_meshcfg.core import proxyconfigs as pcs
-from kubectl_meshcfg.core.model import API_VERSION, KIND, Origin, SidecarProxyConfig, Target, parse_config
-
-ROOT = "istio-system"
-
-
-def config(namespace: str, name: str, spec: dict[str, Any], created: str | None = None,
-           order: int = 0) -> SidecarProxyConfig:
-    meta: dict[str, Any] = {"name": name, "namespace": namespace}
-    if created:
-        meta["creationTimestamp"] = created
-    doc = {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec}
-    return parse_config(doc, Origin("test.yaml", order + 1), "default", order)
-
-
-def pod(namespace: str = "ai", name: str = "svc-a-0", labels: dict[str, str] | None = None,
-        annotations: dict[str, str] | None = None, grace: int | None = None) -> Target:
-    return Target("Pod", namespace, name, labels or {}, annotations or {}, grace_period=grace)
-
+from kubectl_meshcfg.core.model import Origin
 
 SAMPLES: dict[str, list[Any]] = {
     "quantity": ["100m", "1", "2", "500m", "1Gi", "256Mi", "1.5"],

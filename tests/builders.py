@@ -1,4 +1,5 @@
-"""Small builders for core tests: SidecarProxyConfig documents, pods, resolvers."""
+"""Small builders for core tests (and tests/scenariolib.py): SidecarProxyConfig documents,
+pods, resolvers."""
 
 from __future__ import annotations
 
