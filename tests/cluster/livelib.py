@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from clusterlib import KubeCluster
 
 from kubectl_meshcfg.cli import cli
+from kubectl_meshcfg.core import admission
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "manifests" / "crds"
@@ -145,3 +146,12 @@ def wait_for_admission_policy(cluster: KubeCluster, namespace: str) -> None:
         return proc.returncode == 0 and "meshcfg.io/config-hash" in json.loads(
             proc.stdout)["metadata"].get("annotations", {})
     poll(mutated, timeout=60, what="the admission policy to take effect")
+
+
+def remove_admission_policy(cluster: KubeCluster) -> None:
+    """The policy and its binding are cluster-wide: a test that installs them removes them,
+    so that other tests' lint does not see them."""
+    for doc in admission.static_objects()[1:]:
+        cluster.kubectl("delete", "--ignore-not-found", "--wait=true",
+                        f"{doc['kind'].lower()}.admissionregistration.k8s.io",
+                        doc["metadata"]["name"])

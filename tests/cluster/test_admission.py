@@ -24,6 +24,7 @@ from .livelib import (
     kubectl_apply,
     mesh_ns,
     meshcfg,
+    remove_admission_policy,
     spc,
     wait_for_admission_policy,
 )
@@ -38,13 +39,8 @@ ADDED = ("istio-proxy", "istio-init", "meshcfg-drain-install", "meshcfg-drain")
 
 @pytest.fixture(autouse=True)
 def no_policy_left(kube_cluster: KubeCluster) -> Iterator[None]:
-    """The policy is cluster-wide: remove it after each test, so that other tests' lint
-    does not see it."""
     yield
-    for doc in admission.static_objects()[1:]:
-        kube_cluster.kubectl("delete", "--ignore-not-found", "--wait=true",
-                             f"{doc['kind'].lower()}.admissionregistration.k8s.io",
-                             doc["metadata"]["name"])
+    remove_admission_policy(kube_cluster)
 
 
 def injected_namespace(cluster: KubeCluster) -> str:

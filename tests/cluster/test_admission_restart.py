@@ -14,7 +14,6 @@ import pytest
 from clusterlib import KubeCluster, poll
 from istio.injector import Injector
 
-from kubectl_meshcfg.core import admission
 from kubectl_meshcfg.core.formats import parse_quantity
 
 from .livelib import (
@@ -24,6 +23,7 @@ from .livelib import (
     kubectl_apply,
     mesh_ns,
     meshcfg,
+    remove_admission_policy,
     spc,
     wait_for_admission_policy,
 )
@@ -42,10 +42,7 @@ def injector(tmp_path_factory: pytest.TempPathFactory) -> Injector:
 def namespace(kube_cluster: KubeCluster) -> Iterator[str]:
     ns = kube_cluster.create_namespace("adm")
     yield ns
-    for doc in admission.static_objects()[1:]:
-        kube_cluster.kubectl("delete", "--ignore-not-found", "--wait=true",
-                             f"{doc['kind'].lower()}.admissionregistration.k8s.io",
-                             doc["metadata"]["name"])
+    remove_admission_policy(kube_cluster)
     kube_cluster.delete_namespace(ns)
 
 
