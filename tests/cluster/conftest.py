@@ -1,4 +1,5 @@
-"""Fixtures of the node tests: the one-file meshcfg-drain, built once per session."""
+"""Fixtures of the cluster tests: the live-command fixtures of livelib (crd, mesh_ns,
+meshcfg), and for the node tests the one-file meshcfg-drain, built once per session."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from clusterlib import ROOT
+
+from .livelib import crd, mesh_ns, meshcfg  # noqa: F401  (fixtures, registered here)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Helpers and fixtures for the live-command tests (import the fixtures into a test module).
+"""Helpers and fixtures for the live-command tests (the conftests of tests/cluster and
+tests/habits register the fixtures).
 
 * ``crd`` (session): the project's CRD from ``manifests/crds/`` applied and Established.
 * ``mesh_ns`` (function): a second fresh namespace used as the Istio (and mesh root)

@@ -19,18 +19,14 @@ from kubectl_meshcfg.core.formats import parse_quantity
 
 from .livelib import (
     Meshcfg,
-    crd,
     deployment,
     kubectl_apply,
-    mesh_ns,
-    meshcfg,
     remove_admission_policy,
     spc,
     wait_for_admission_policy,
 )
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]
 
 HASH = "meshcfg.io/config-hash"
 MANAGED = "meshcfg.io/managed-annotations"

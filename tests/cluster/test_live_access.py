@@ -21,10 +21,7 @@ from .livelib import (
     RBAC_DIR,
     ROOT,
     Meshcfg,
-    crd,
     kubectl_apply,
-    mesh_ns,
-    meshcfg,
     pod,
     spc,
     write,
@@ -32,7 +29,6 @@ from .livelib import (
 
 pytestmark = pytest.mark.cluster
 OTHER_CA = Path(certifi.where())       # real CAs, none of them the test cluster's
-__all__ = ["crd", "mesh_ns", "meshcfg"]
 
 
 # ---- kubeconfig and context -------------------------------------------------------------------

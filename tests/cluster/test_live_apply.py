@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from clusterlib import KubeCluster
 
-from .livelib import Meshcfg, crd, kubectl_apply, mesh_ns, meshcfg, spc, write
+from .livelib import Meshcfg, kubectl_apply, spc, write
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]   # fixtures used by the tests below
 
 
 def managers(cluster: KubeCluster, ns: str, name: str) -> dict[str, str]:

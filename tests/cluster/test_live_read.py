@@ -13,19 +13,15 @@ from clusterlib import KubeCluster, poll
 
 from .livelib import (
     Meshcfg,
-    crd,
     deployment,
     kubectl_apply,
     mesh_configmap,
-    mesh_ns,
-    meshcfg,
     pod,
     spc,
     write,
 )
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]
 
 
 @pytest.fixture

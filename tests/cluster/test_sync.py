@@ -11,10 +11,9 @@ from clusterlib import KubeCluster
 
 from kubectl_meshcfg.app.sync import SYNC_FIELD_MANAGER
 
-from .livelib import Meshcfg, crd, deployment, kubectl_apply, mesh_ns, meshcfg, spc
+from .livelib import Meshcfg, deployment, kubectl_apply, spc
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]
 
 
 def template_annotations(cluster: KubeCluster, ns: str, name: str) -> dict[str, str]:

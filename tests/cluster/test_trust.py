@@ -18,11 +18,10 @@ from clusterlib import KubeCluster, poll
 from kubectl_meshcfg.core import trust
 from kubectl_meshcfg.core.model import Origin, parse_config
 
-from .livelib import Meshcfg, crd, deployment, kubectl_apply, mesh_ns, meshcfg, spc, write
+from .livelib import Meshcfg, deployment, kubectl_apply, spc, write
 from .test_live_access import token_kubeconfig
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]
 
 EVIL_IMAGE = "attacker.example/exfil:latest"
 EVIL = {"lifecycle": {"drainAgent": {"enabled": True, "image": EVIL_IMAGE},

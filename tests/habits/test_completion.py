@@ -10,13 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster.livelib import Meshcfg, crd, kubectl_apply, mesh_ns, meshcfg, pod, spc
+from cluster.livelib import Meshcfg, kubectl_apply, pod, spc
 from clusterlib import KubeCluster, run_testcluster
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = str(ROOT / "examples")
 VENV_BIN = Path(sys.executable).parent
-__all__ = ["crd", "mesh_ns", "meshcfg"]      # fixtures
 
 
 @pytest.fixture(scope="module")

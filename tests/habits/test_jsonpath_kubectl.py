@@ -4,13 +4,12 @@ same objects (the test cluster's kubectl against the test API server)."""
 from __future__ import annotations
 
 import pytest
-from cluster.livelib import Meshcfg, crd, kubectl_apply, mesh_ns, meshcfg, spc
+from cluster.livelib import Meshcfg, kubectl_apply, spc
 from clusterlib import KubeCluster
 
 from kubectl_meshcfg.core import jsonpath
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]      # fixtures
 
 TEMPLATES = [
     "{.items[*].metadata.name}",

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster.livelib import Meshcfg, crd, deployment, kubectl_apply, mesh_ns, meshcfg, spc, write
+from cluster.livelib import Meshcfg, deployment, kubectl_apply, spc, write
 from clusterlib import KubeCluster
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]      # fixtures
 
 
 def names(cluster: KubeCluster, namespace: str) -> list[str]:
