@@ -13,7 +13,7 @@ from typing import Any
 from ..core import model
 from ..core.errors import InvalidInput, Location
 from ..core.model import Origin, SidecarProxyConfig
-from ..kube import resources, writes
+from ..kube import errors, resources, writes
 from .loader import expand_paths, read_documents, untrusted_configs
 from .scope import Scope, current_namespace
 
@@ -142,8 +142,19 @@ def apply(scope: Scope, options: ApplyOptions, skipped: Report, applied: Report,
 
 
 def _apply_one(scope: Scope, options: ApplyOptions, item: ConfigDocument, dry_run: bool) -> None:
-    writes.server_side_apply(scope.api, item.doc, item.config.namespace, item.config.name,
-                             options.field_manager, options.force_conflicts, dry_run=dry_run)
+    try:
+        writes.server_side_apply(scope.api, item.doc, item.config.namespace, item.config.name,
+                                 options.field_manager, options.force_conflicts, dry_run=dry_run)
+    except errors.ApiError as error:
+        if type(error) not in _ABOUT_THE_DOCUMENT:
+            raise
+        where = item.origin.at(f"{model.KIND} {item.config.ref}").describe()
+        raise type(error)(f"error: {where}: {str(error).removeprefix('error: ')}",
+                          error.status, error.payload) from None
+
+
+# refusals of the document itself (not of access to the cluster): they name where it came from
+_ABOUT_THE_DOCUMENT = (errors.Invalid, errors.ApplyConflict, errors.ApiError)
 
 
 @dataclass(frozen=True)

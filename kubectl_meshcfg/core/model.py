@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bounded, fields, formats, kinds
+from . import apirules, bounded, fields, formats, kinds
 from .errors import InvalidInput, Location
 
 API_GROUP = "meshcfg.io"
@@ -173,20 +173,33 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     for key in meta:
         if key not in OBJECT_META_KEYS:
             problems.add(f"metadata.{key}", "unknown field")
-    for key in ("labels", "annotations"):
-        value = meta.get(key)
-        if value is not None and (not isinstance(value, dict)
-                                  or not all(isinstance(v, str) for v in value.values())):
-            problems.add(f"metadata.{key}", "must be a map of strings (quote the values)")
+    for path, reason in apirules.check_metadata(meta):
+        problems.add(path, reason)
     name = meta.get("name")
     if not isinstance(name, str) or not formats.DNS_SUBDOMAIN_RE.fullmatch(name) or len(name) > 253:
         problems.add("metadata.name", f"{bounded.shown(name)} is not a valid object name")
-    namespace = meta.get("namespace", default_namespace)
+    namespace = meta.get("namespace") or default_namespace
     if not isinstance(namespace, str) or not formats.DNS_LABEL_RE.fullmatch(namespace):
         problems.add("metadata.namespace", f"{bounded.shown(namespace)} is not a valid namespace")
-    spec = _drop_nulls(doc.get("spec", {}))
-    if spec is None:
-        spec = {}
+    nulls = frozenset(apirules.null_paths(doc.get("spec", {}), "spec"))
+    for path in sorted(nulls):
+        problems.add(path, apirules.NULL_REASON)
+    spec_problems = _Problems(origin, problems.obj)
+    spec = doc.get("spec")
+    values, selector, precedence = _parse_spec({} if spec is None else _drop_nulls(spec),
+                                               spec_problems)
+    problems.items += [(loc, reason) for loc, reason in spec_problems.items
+                       if not apirules.related(loc.field or "", nulls)]
+    problems.raise_if_any()
+    created = meta.get("creationTimestamp")
+    return SidecarProxyConfig(
+        namespace=namespace, name=str(name), values=values, selector=selector,
+        precedence=precedence, created=str(created) if created else None,
+        load_order=load_order, origin=origin, raw=doc)
+
+
+def _parse_spec(spec: Any, problems: _Problems
+                ) -> tuple[dict[str, Any], dict[str, str] | None, str | None]:
     if not isinstance(spec, dict):
         problems.add("spec", "must be an object")
         spec = {}
@@ -199,17 +212,11 @@ def parse_config(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     lifecycle = spec.get("lifecycle")
     if isinstance(lifecycle, dict) and "preStop" in lifecycle and "drainAgent" in lifecycle:
         problems.add("spec.lifecycle", "preStop and drainAgent are mutually exclusive")
-    problems.raise_if_any()
-    created = meta.get("creationTimestamp")
-    return SidecarProxyConfig(
-        namespace=namespace, name=str(name), values=values, selector=selector,
-        precedence=precedence, created=str(created) if created else None,
-        load_order=load_order, origin=origin, raw=doc)
+    return values, selector, precedence
 
 
 def _drop_nulls(value: Any) -> Any:
-    """The API server prunes null object fields of a structural schema (they count as
-    unset); list items stay as they are."""
+    """Nulls left out (each is reported on its own); list items stay as they are."""
     if isinstance(value, dict):
         return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):

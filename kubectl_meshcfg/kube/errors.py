@@ -87,7 +87,7 @@ def api_error(status: int, data: bytes, call: Call, access: ClusterAccess) -> Ap
 
 def _typed_error(status: int, data: bytes, body: Mapping[str, Any], call: Call,
                  access: ClusterAccess) -> ApiError:
-    message = " ".join(str(body.get("message") or data[:200].decode("utf-8", "replace")).split())
+    message = _plain(" ".join(str(body.get("message") or data[:200].decode("utf-8", "replace")).split()))
     if status == 401:
         user = f' as user "{access.user_name}"' if access.user_name else ""
         return Unauthorized(f"error: the API server at {access.server} rejected the credentials "
@@ -151,7 +151,17 @@ def _conflict(body: Mapping[str, Any], call: Call, message: str) -> ApiError:
 def _causes(body: Mapping[str, Any]) -> str:
     causes = (body.get("details") or {}).get("causes") or []
     parts = [f"{c.get('field', '')}: {' '.join(str(c.get('message', '')).split())}".lstrip(": ")
-             for c in causes if isinstance(c, dict)]
+             for c in causes if isinstance(c, dict) and _NOT_CHECKED not in str(c.get("message"))]
     return "; ".join(parts)
+
+
+# the server's note after a schema error, which says nothing about the object
+_NOT_CHECKED = "some validation rules were not checked"
+# server-side apply's Go value dumps: `&value.valueUnstructured{Value:5}`, `&{true}`
+_GO_VALUE = re.compile(r"&(?:value\.valueUnstructured)?\{(?:Value:)?([^{}]*)\}")
+
+
+def _plain(message: str) -> str:
+    return _GO_VALUE.sub(r"\1", message)
 
 

@@ -63,3 +63,52 @@ def test_metadata_labels_and_annotations_must_be_maps_of_strings(tmp_path: Path,
     assert err.count("\n") == 1
     assert "document 1: SidecarProxyConfig ai/a: metadata." in err
     assert "must be a map of strings" in err
+
+
+@pytest.mark.parametrize("spec,field", [
+    ("{proxy: {concurrency: 2}, traffic: }", "spec.traffic"),
+    ("{proxy: {concurrency: null}}", "spec.proxy.concurrency"),
+    ("{selector: {matchLabels: {app: null}}}", "spec.selector.matchLabels.app"),
+    ("", "spec"),
+])
+def test_a_null_in_spec_is_one_error_naming_the_field(tmp_path: Path, spec: str,
+                                                      field: str) -> None:
+    """Server-side apply (meshcfg's apply) rejects explicit nulls: so do --local and apply's
+    own check, with one line per null (not a second one for what the null leaves empty)."""
+    path = write(tmp_path, "apiVersion: meshcfg.io/v1alpha1\nkind: SidecarProxyConfig\n"
+                           f"metadata: {{name: a, namespace: ai}}\nspec: {spec}\n")
+    for args in (["explain", "-A", "--local", "-f", str(path)],
+                 ["apply", "--dry-run=client", "-f", str(path)]):
+        code, out, err = run(*args)
+        assert (code, out) == (1, ""), args
+        assert err == (f"error: {path}: document 1: SidecarProxyConfig ai/a: {field}: is null: "
+                       "remove the field or give it a value (server-side apply rejects "
+                       "nulls)\n"), err
+
+
+@pytest.mark.parametrize("extra,field", [
+    (", labels: {'bad key': v}", "metadata.labels"),
+    (", labels: {app: 'a b'}", "metadata.labels"),
+    (", annotations: {'-a': v}", "metadata.annotations"),
+    (", finalizers: [null]", "metadata.finalizers"),
+    (", ownerReferences: [{kind: A}]", "metadata.ownerReferences.apiVersion"),
+    (", creationTimestamp: yesterday", "metadata.creationTimestamp"),
+])
+def test_object_meta_is_checked_as_the_server_checks_it(tmp_path: Path, extra: str,
+                                                        field: str) -> None:
+    path = write(tmp_path, spc(extra=extra))
+    code, _, err = run("explain", "-A", "--local", "-f", str(path))
+    assert code == 1
+    assert err.startswith(f"error: {path}: document 1: SidecarProxyConfig ai/a: {field}: ")
+
+
+def test_null_label_values_and_a_null_namespace_are_what_the_server_makes_of_them(
+        tmp_path: Path) -> None:
+    """The server stores a null label or annotation value as "" and a null namespace as
+    the request's."""
+    path = write(tmp_path, SPC.format(kind="SidecarProxyConfig", name="a", value=2,
+                                      extra=", labels: {team: null}, annotations: {n: null}")
+                 .replace("namespace: ai", "namespace: null"))
+    code, out, err = run("get", "-n", "dev", "--local", "-f", str(path), "-o", "name")
+    assert (code, err) == (0, "")
+    assert out == "sidecarproxyconfig.meshcfg.io/a\n"

@@ -158,7 +158,8 @@ def test_verbose_shows_traceback(meshcfg: Meshcfg, kube_cluster: KubeCluster,
     run = meshcfg("-v", "apply", "-f", str(path))
     assert run.code == 1
     assert "Traceback" in run.err
-    assert run.err.rstrip().splitlines()[-1].startswith("error: apply conflict")
+    assert run.err.rstrip().splitlines()[-1].startswith(
+        f"error: {path}: document 1: SidecarProxyConfig {test_namespace}/tb: apply conflict")
 
 
 def test_delete(meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str,
