@@ -24,10 +24,9 @@ from kubectl_meshcfg.kube import errors, writes
 from kubectl_meshcfg.kube.kubeconfig import load_access
 from kubectl_meshcfg.kube.transport import Api
 
-from .livelib import Meshcfg, crd, mesh_ns, meshcfg, spc, write
+from .livelib import Meshcfg, spc, write
 
 pytestmark = pytest.mark.cluster
-__all__ = ["crd", "mesh_ns", "meshcfg"]
 
 BASE: dict[str, Any] = {"apiVersion": "meshcfg.io/v1alpha1", "kind": "SidecarProxyConfig",
                         "metadata": {"name": "x"}, "spec": {"proxy": {"concurrency": 2}}}
