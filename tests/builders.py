@@ -1,5 +1,5 @@
-"""Small builders for core tests (and tests/scenariolib.py): SidecarProxyConfig documents,
-pods, resolvers."""
+"""Small builders for tests (and tests/scenariolib.py): SidecarProxyConfig documents, pods,
+resolvers, kubeconfig contexts."""
 
 from __future__ import annotations
 
@@ -52,3 +52,12 @@ def layer(result: dict[str, Any], leaf: str) -> str:
 
 def codes(result: dict[str, Any]) -> list[str]:
     return [w["code"] for w in result["warnings"]]
+
+
+def kube_context(name: str, cluster: str, user: str, namespace: str | None = None
+                 ) -> dict[str, Any]:
+    """A kubeconfig `contexts` entry."""
+    body = {"cluster": cluster, "user": user}
+    if namespace:
+        body["namespace"] = namespace
+    return {"name": name, "context": body}

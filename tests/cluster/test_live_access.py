@@ -13,6 +13,7 @@ from typing import Any
 import certifi
 import pytest
 import yaml
+from builders import kube_context
 from clusterlib import KubeCluster
 
 from kubectl_meshcfg.kube import resources
@@ -40,13 +41,6 @@ def admin_parts(cluster: KubeCluster) -> tuple[dict[str, Any], dict[str, Any], s
     return doc["clusters"][0], doc["users"][0], doc["clusters"][0]["name"], doc["users"][0]["name"]
 
 
-def context(name: str, cluster: str, user: str, namespace: str | None = None) -> dict[str, Any]:
-    body = {"cluster": cluster, "user": user}
-    if namespace:
-        body["namespace"] = namespace
-    return {"name": name, "context": body}
-
-
 @pytest.fixture
 def two_files(kube_cluster: KubeCluster, test_namespace: str, mesh_ns: str,
               tmp_path: Path) -> str:
@@ -58,12 +52,12 @@ def two_files(kube_cluster: KubeCluster, test_namespace: str, mesh_ns: str,
     b = tmp_path / "b.yaml"
     a.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "clusters": [cluster_entry],
-        "users": [user_entry], "contexts": [context("ctx-a", cname, uname, test_namespace)],
+        "users": [user_entry], "contexts": [kube_context("ctx-a", cname, uname, test_namespace)],
         "current-context": "ctx-a"}))
     b.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
-        "contexts": [context("ctx-b", cname, uname, mesh_ns),
-                     context("ctx-a", cname, uname, "kube-system")],
+        "contexts": [kube_context("ctx-b", cname, uname, mesh_ns),
+                     kube_context("ctx-a", cname, uname, "kube-system")],
         "current-context": "ctx-b"}))
     kubectl_apply(kube_cluster, pod("in-a", test_namespace), pod("in-b", mesh_ns))
     return f"{a}:{tmp_path / 'missing.yaml'}:{b}"

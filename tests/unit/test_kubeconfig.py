@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import kube_context
 
 from kubectl_meshcfg.kube.kubeconfig import KubeconfigError, kubeconfig_paths, load_access
 
@@ -22,25 +23,18 @@ def cluster(name: str, server: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "cluster": {"server": server, **extra}}
 
 
-def ctx(name: str, cluster_name: str, user: str, namespace: str | None = None) -> dict[str, Any]:
-    body = {"cluster": cluster_name, "user": user}
-    if namespace:
-        body["namespace"] = namespace
-    return {"name": name, "context": body}
-
-
 @pytest.fixture
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     (tmp_path / "a").mkdir()
     a = write(tmp_path / "a" / "config", {
         "clusters": [cluster("c1", "https://one:6443", **{"certificate-authority": "ca.crt"})],
         "users": [{"name": "u1", "user": {"token": "t1", "client-key": "k/key.pem"}}],
-        "contexts": [ctx("first", "c1", "u1", "ns-a")],
+        "contexts": [kube_context("first", "c1", "u1", "ns-a")],
         "current-context": "first"})
     b = write(tmp_path / "b.yaml", {
         "clusters": [cluster("c1", "https://ignored:1"), cluster("c2", "https://two:6443/")],
         "users": [{"name": "u2", "user": {"tokenFile": "/abs/token"}}],
-        "contexts": [ctx("second", "c2", "u2"), ctx("first", "c2", "u2", "ignored")],
+        "contexts": [kube_context("second", "c2", "u2"), kube_context("first", "c2", "u2", "ignored")],
         "current-context": "second"})
     monkeypatch.setenv("KUBECONFIG", f"{a}:{tmp_path / 'missing'}::{b}:{a}")
     return a, b
@@ -92,7 +86,7 @@ def test_embedded_data_is_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                                                   "insecure-skip-tls-verify": True})],
         "users": [{"name": "u", "user": {"client-certificate-data": data,
                                          "client-key-data": data}}],
-        "contexts": [ctx("c", "c", "u")], "current-context": "c"})
+        "contexts": [kube_context("c", "c", "u")], "current-context": "c"})
     access = load_access(str(path), None)
     assert access.ca_data == access.cert_data == access.key_data == b"PEM"
     assert access.insecure
