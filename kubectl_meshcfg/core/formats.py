@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from .bounded import shown
@@ -116,44 +117,47 @@ def split_list(text: str) -> list[str]:
 
 
 def check_port_list(value: object, allow_star: bool) -> str | None:
-    if not isinstance(value, str):
-        return "must be a string of comma-separated ports such as \"80,443\""
-    if len(value) > MAX_PORT_LIST:
-        return f"is longer than {MAX_PORT_LIST} characters"
-    if _inner_space(value):
-        return "items must not contain spaces (spaces are only allowed around commas)"
-    items = split_list(value)
-    if items == ["*"]:
-        return None if allow_star else "'*' is only allowed in include fields"
-    if len(items) > MAX_PORTS:
-        return f"lists more than {MAX_PORTS} ports"
-    for item in items:
-        if item == "*":
-            return ("'*' must stand alone" if allow_star
-                    else "'*' is only allowed in include fields")
-        if not _PORT_RE.fullmatch(item) or int(item) > 65535:
-            return f"{shown(item)} is not a port (1-65535)"
-    return None
+    return _check_list(value, allow_star, example='ports such as "80,443"',
+                       max_chars=MAX_PORT_LIST, max_items=MAX_PORTS, items="ports",
+                       item_problem=_port_problem)
 
 
 def check_cidr_list(value: object, allow_star: bool) -> str | None:
+    return _check_list(value, allow_star, example='CIDRs such as "10.96.0.0/12"',
+                       max_chars=MAX_CIDR_LIST, max_items=MAX_CIDRS, items="ranges",
+                       item_problem=_cidr_problem)
+
+
+def _port_problem(item: str) -> str | None:
+    if _PORT_RE.fullmatch(item) and int(item) <= 65535:
+        return None
+    return f"{shown(item)} is not a port (1-65535)"
+
+
+def _cidr_problem(item: str) -> str | None:
+    return None if is_cidr(item) else f"{shown(item)} is not a CIDR such as 10.0.0.0/8 or fd00::/8"
+
+
+def _check_list(value: object, allow_star: bool, *, example: str, max_chars: int,
+                max_items: int, items: str, item_problem: Callable[[str], str | None]
+                ) -> str | None:
     if not isinstance(value, str):
-        return "must be a string of comma-separated CIDRs such as \"10.96.0.0/12\""
-    if len(value) > MAX_CIDR_LIST:
-        return f"is longer than {MAX_CIDR_LIST} characters"
+        return f"must be a string of comma-separated {example}"
+    if len(value) > max_chars:
+        return f"is longer than {max_chars} characters"
     if _inner_space(value):
         return "items must not contain spaces (spaces are only allowed around commas)"
-    items = split_list(value)
-    if items == ["*"]:
+    listed = split_list(value)
+    if listed == ["*"]:
         return None if allow_star else "'*' is only allowed in include fields"
-    if len(items) > MAX_CIDRS:
-        return f"lists more than {MAX_CIDRS} ranges"
-    for item in items:
+    if len(listed) > max_items:
+        return f"lists more than {max_items} {items}"
+    for item in listed:
         if item == "*":
             return ("'*' must stand alone" if allow_star
                     else "'*' is only allowed in include fields")
-        if not is_cidr(item):
-            return f"{shown(item)} is not a CIDR such as 10.0.0.0/8 or fd00::/8"
+        if problem := item_problem(item):
+            return problem
     return None
 
 
