@@ -4,7 +4,7 @@ same objects (the test cluster's kubectl against the test API server)."""
 from __future__ import annotations
 
 import pytest
-from cluster.livelib import Meshcfg, kubectl_apply, spc
+from cluster.livelib import Meshcfg, Run, kubectl_apply, spc
 from clusterlib import KubeCluster
 
 from kubectl_meshcfg.core import jsonpath
@@ -51,20 +51,24 @@ def kubectl_out(cluster: KubeCluster, namespace: str, fmt: str) -> str:
     return cluster.kubectl("get", "sidecarproxyconfigs.meshcfg.io", "-n", namespace, "-o", fmt).stdout
 
 
+def prints_as_kubectl(meshcfg: Meshcfg, cluster: KubeCluster, namespace: str, fmt: str) -> Run:
+    """`get spc -o FMT` succeeds and prints what kubectl prints."""
+    ours = meshcfg("get", "spc", "-n", namespace, "-o", fmt)
+    assert ours.code == 0, ours.err
+    assert ours.out == kubectl_out(cluster, namespace, fmt)
+    return ours
+
+
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_jsonpath_as_kubectl(meshcfg: Meshcfg, kube_cluster: KubeCluster, configs: str,
                              template: str) -> None:
-    ours = meshcfg("get", "spc", "-n", configs, "-o", f"jsonpath={template}")
-    assert ours.code == 0, ours.err
-    assert ours.out == kubectl_out(kube_cluster, configs, f"jsonpath={template}")
+    prints_as_kubectl(meshcfg, kube_cluster, configs, f"jsonpath={template}")
 
 
 @pytest.mark.parametrize("spec", COLUMNS)
 def test_custom_columns_as_kubectl(meshcfg: Meshcfg, kube_cluster: KubeCluster, configs: str,
                                    spec: str) -> None:
-    ours = meshcfg("get", "spc", "-n", configs, "-o", f"custom-columns={spec}")
-    assert ours.code == 0, ours.err
-    assert ours.out == kubectl_out(kube_cluster, configs, f"custom-columns={spec}")
+    ours = prints_as_kubectl(meshcfg, kube_cluster, configs, f"custom-columns={spec}")
     bare = meshcfg("get", "spc", "-n", configs, "-o", f"custom-columns={spec}", "--no-headers")
     assert bare.out == ours.out.split("\n", 1)[1]
 
