@@ -263,18 +263,26 @@ def test_diff_local_needs_no_cluster(tmp_path: Path) -> None:
     assert item["fields"][0]["after"]["value"] == 3
 
 
-def test_broken_mesh_config_is_reported_not_fatal(meshcfg: Meshcfg, kube_cluster: KubeCluster,
-                                                   test_namespace: str, mesh_ns: str) -> None:
+@pytest.mark.parametrize(("name", "data", "warning"), [
+    ("istio", {"mesh": "defaultConfig: [not, a, map"},
+     "ignoring the mesh config: cluster: ConfigMap {ns}/istio: data.mesh: invalid YAML"),
+    ("istio-sidecar-injector", {"values": "{not json", "config": "policy: enabled\n"},
+     "ignoring the injector values: cluster: ConfigMap {ns}/istio-sidecar-injector: "
+     "data.values: invalid JSON"),
+], ids=["mesh-config", "injector-values"])
+def test_broken_istio_configmap_is_reported_not_fatal(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str, mesh_ns: str,
+        name: str, data: dict[str, str], warning: str) -> None:
     broken = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": "istio", "namespace": mesh_ns},
-              "data": {"mesh": "defaultConfig: [not, a, map"}}
+              "metadata": {"name": name, "namespace": mesh_ns}, "data": data}
     kubectl_apply(kube_cluster, broken, pod("p", test_namespace))
     run = meshcfg("explain", "pod/p", "-n", test_namespace, "-o", "json")
     assert run.code == 0
-    assert run.err.startswith("warning: ignoring the mesh config: cluster: ConfigMap "
-                              f"{mesh_ns}/istio: data.mesh: invalid YAML")
+    assert run.err.startswith("warning: " + warning.format(ns=mesh_ns))
     assert run.err.count("\n") == 1
-    assert {f["source"]["layer"] for f in run.json()["fields"].values()} == {"default"}
+    fields = run.json()["fields"]
+    assert {f["source"]["layer"] for f in fields.values()} == {"default"}
+    assert fields["proxy.resources.requests.memory"]["source"] == {"layer": "default"}
 
 
 def test_defaults_come_from_the_installed_injector_values(
