@@ -10,8 +10,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from kubectl_meshcfg.core import agentstats, fields, warnings
 from kubectl_meshcfg.core import annotations as ann
-from kubectl_meshcfg.core import fields, warnings
 from kubectl_meshcfg.core import proxyconfigs as pcs
 from kubectl_meshcfg.core.formats import parse_quantity
 from kubectl_meshcfg.core.model import (
@@ -107,10 +107,12 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
         result_fields[path] = {"value": chain[0]["value"], "source": chain[0]["source"],
                                "overridden": chain[1:]}
     _derive_concurrency(result_fields)
+    result_fields = _with_agent_stats(result_fields)
     found += warnings.partial_resources(annotation_layer.resource_keys)
     found += [warnings.invalid_input("InvalidAnnotation", w, r) for w, r in annotation_layer.invalid]
     found += warnings.value_warnings(result_fields, target.grace_period)
     found += warnings.untrusted_code(result_fields, root)
+    found += agentstats.stats_warnings(result_fields, target.annotations, target.synced_keys)
     workload_pc = istio_candidates[pcs.WORKLOAD][0] if istio_candidates[pcs.WORKLOAD] else None
     found += pcs.overridden_at_runtime(result_fields, workload_pc)
     if target.kind == "Pod" and target.pod_spec:
@@ -118,6 +120,17 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
     return {"apiVersion": API_VERSION, "kind": "EffectiveSidecarConfig",
             "target": {"kind": target.kind, "namespace": target.namespace, "name": target.name},
             "precedence": precedence, "fields": result_fields, "warnings": found}
+
+
+def _with_agent_stats(result_fields: dict[str, Any]) -> dict[str, Any]:
+    """An enabled drain agent adds the stats it reads to the effective matcher."""
+    agent = result_fields.get(agentstats.AGENT)
+    if not agentstats.agent_enabled(agent):
+        return result_fields
+    merged = agentstats.with_agent_field(result_fields.get(agentstats.MATCHER), agent)
+    if merged is not None:
+        result_fields[agentstats.MATCHER] = merged
+    return {path: result_fields[path] for path in sorted(result_fields, key=fields.sort_key)}
 
 
 def _order(precedence: str, path: str) -> list[str]:

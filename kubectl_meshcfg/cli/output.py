@@ -78,8 +78,11 @@ def explain_text(effective: Effective) -> str:
     for path, field in effective["fields"].items():
         shadowed = ", ".join(f"{format_value(e['value'])} ({describe_source(e['source'])})"
                              for e in field["overridden"])
-        rows.append((path, format_value(field["value"]), describe_source(field["source"]),
-                     shadowed or "-"))
+        source = describe_source(field["source"])
+        for added in field.get("added", ()):
+            source += f" + {format_value(added['value'])} for the drain agent " \
+                      f"({describe_source(added['source'])})"
+        rows.append((path, format_value(field["value"]), source, shadowed or "-"))
     lines += table(rows)
     lines += warnings_text(effective["warnings"])
     return "\n".join(lines) + "\n"

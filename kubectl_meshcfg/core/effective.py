@@ -29,6 +29,7 @@ class Field(TypedDict):
     value: Any
     source: Source
     overridden: list[Entry]          # the lower sources that set the leaf, highest first
+    added: NotRequired[list[Entry]]  # merged in by another leaf (the drain agent's stats)
 
 
 class Finding(TypedDict):

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import agentstats, fields, formats, kinds, kubeyaml
 from . import annotations as ann
-from . import fields, formats, kinds, kubeyaml
 from .effective import Effective, values_of
 from .errors import InvalidInput
 from .model import AGENT_RESERVE, DEFAULT_GRACE_SECONDS, Target
@@ -44,9 +44,7 @@ DEFAULT_AGENT_IMAGE = "meshcfg/drain-agent:0.1.0"
 AGENT_IMAGE_BINARY = "/meshcfg-drain"   # where the delivery image keeps the one-file binary
 PROXY_UID = 1337
 # the Envoy stats meshcfg-drain reads to tell requests in flight from idle keep-alives
-# (drain_agent.envoy_admin.REQUIRED_SUFFIXES)
-AGENT_STATS_SUFFIXES = ("downstream_rq_active", "downstream_cx_active")
-STATS_SUFFIXES_ANNOTATION = "sidecar.istio.io/statsInclusionSuffixes"
+AGENT_STATS_SUFFIXES = agentstats.AGENT_STATS_SUFFIXES
 NATIVE_SIDECAR_ANNOTATION = "sidecar.istio.io/nativeSidecar"
 INJECTION_STATUS_ANNOTATION = "sidecar.istio.io/status"
 # the agent's env twin of --istio-status (drain_agent.cli): the injector's record of what
@@ -78,8 +76,9 @@ def render(target: Target, effective: Effective, agent_image: str = DEFAULT_AGEN
     notes = _undeliverable(effective, theirs)
     if agent_enabled(values):
         require_agent_budget(target, values)
-        values = with_agent_stats(values)
-        notes += _agent_stats_notes(target.annotations)
+        values = with_agent_stats(values)   # explain's effective matcher has them already
+        notes += [w["message"] for w in agentstats.stats_warnings(
+            effective["fields"], target.annotations, target.synced_keys)]
     annotations = _annotations(values, theirs, _derived(effective) | _istio_owned(effective))
     init_containers = [_istio_init(values)]
     containers: list[dict[str, Any]] = []
@@ -232,20 +231,8 @@ def require_agent_budget(target: Target, values: Mapping[str, Any]) -> None:
 
 def with_agent_stats(values: Mapping[str, Any]) -> dict[str, Any]:
     """The effective values with the agent's stats merged into proxyStatsMatcher."""
-    matcher = dict(values.get("proxy.proxyStatsMatcher") or {})
-    suffixes = list(matcher.get("inclusionSuffixes") or [])
-    matcher["inclusionSuffixes"] = suffixes + [s for s in AGENT_STATS_SUFFIXES
-                                               if s not in suffixes]
-    return {**values, "proxy.proxyStatsMatcher": matcher}
-
-
-def _agent_stats_notes(current: Mapping[str, str]) -> list[str]:
-    if STATS_SUFFIXES_ANNOTATION not in current:
-        return []
-    return [f"the object's own annotation {STATS_SUFFIXES_ANNOTATION} replaces "
-            "proxyStatsMatcher.inclusionSuffixes in Istio: add "
-            f"{','.join(AGENT_STATS_SUFFIXES)} to it, or the drain agent counts every "
-            "connection as in flight (idle keep-alives hold it until its deadline)"]
+    return {**values, agentstats.MATCHER: agentstats.with_agent_stats(
+        values.get(agentstats.MATCHER))}
 
 
 def native_sidecar(annotations: Mapping[str, str]) -> bool | None:

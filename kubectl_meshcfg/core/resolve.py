@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import agentstats, fields, warnings
 from . import annotations as ann
-from . import fields, warnings
 from . import proxyconfigs as pcs
 from . import revisions as revs
 from .effective import Effective, Entry, Field, Finding, Source
@@ -156,6 +156,7 @@ class Resolver:
         self._stacks: dict[tuple[str | None, ...], _Stack] = {}
         self._annotation_sources: dict[str, Source] = {}
         self._derived: dict[tuple[int, Any], tuple[Field, Field]] = {}
+        self._agent_stats: dict[tuple[int, int], tuple[Field | None, Field, Field | None]] = {}
 
     def _base(self, revision: str) -> _Base:
         """The default, mesh and istio-global layers of a revision (its own ConfigMaps;
@@ -213,6 +214,7 @@ class Resolver:
         layer = ann.read_annotations(target.annotations, target.synced_keys)
         fields_ = stack.with_annotations(layer, self._annotation_sources)
         self._derive_concurrency(fields_)
+        fields_ = self._add_agent_stats(fields_)
         found = list(stack.warnings)
         if len(workload) > 1:
             found += _conflicts("WorkloadConflict", "workload", workload)
@@ -223,6 +225,7 @@ class Resolver:
                   for where, reason in layer.invalid]
         found += warnings.value_warnings(fields_, target.grace_period)
         found += warnings.untrusted_code(fields_, self.root_namespace)
+        found += agentstats.stats_warnings(fields_, target.annotations, target.synced_keys)
         found += pcs.overridden_at_runtime(fields_, stack.istio_workload)
         if target.kind == "Pod" and target.pod_spec:
             found += warnings.stale_sidecar(fields_, target.pod_spec, target.annotations)
@@ -241,6 +244,26 @@ class Resolver:
         if cached is None:   # the field is kept in the cache, so its id stays unique
             cached = self._derived[key] = (field, with_derived_concurrency(field, key[1]))
         fields_[CONCURRENCY] = cached[1]
+
+    def _add_agent_stats(self, fields_: dict[str, Field]) -> dict[str, Field]:
+        """The drain agent's stats merged into the effective matcher (one shared field per
+        combination, as the stacks share theirs)."""
+        agent = fields_.get(agentstats.AGENT)
+        if agent is None or not agentstats.agent_enabled(agent):
+            return fields_
+        matcher = fields_.get(agentstats.MATCHER)
+        key = (id(matcher), id(agent))
+        cached = self._agent_stats.get(key)
+        if cached is None:   # the fields are kept in the cache, so their ids stay unique
+            cached = self._agent_stats[key] = (matcher, agent,
+                                               agentstats.with_agent_field(matcher, agent))
+        merged = cached[2]
+        if merged is None or merged is matcher:
+            return fields_
+        fields_[agentstats.MATCHER] = merged
+        if matcher is None:
+            return {leaf: fields_[leaf] for leaf in sorted(fields_, key=fields.sort_key)}
+        return fields_
 
     def matching_workload_configs(self, target: Target) -> list[SidecarProxyConfig]:
         return [c for c in self.workload_configs.get(target.namespace, ())

@@ -33,6 +33,9 @@ FIXES: dict[str, str] = {
     "PostStartReplacesHold": "drop the custom postStart, or chain `pilot-agent wait` in it",
     "DrainAgentWithoutBudget": "raise terminationGracePeriodSeconds to at least the longest "
                                "request + terminationDrainDuration + 2 s",
+    "DrainAgentStatsFiltered": "add downstream_rq_active,downstream_cx_active to the pod's "
+                               "statsInclusionSuffixes annotation, or move its proxy.istio.io/config "
+                               "into a SidecarProxyConfig so render can merge them",
     "UntrustedCode": "move the hook or image into a SidecarProxyConfig in the mesh root namespace "
                      "(docs/security.md); sync refuses to render it",
     "AdmissionSkipsPod": "move what the annotation or container sets into a SidecarProxyConfig "
