@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from kubectl_meshcfg.core import agentstats, fields, warnings
+from kubectl_meshcfg.core import agentstats, fields, hold, warnings
 from kubectl_meshcfg.core import annotations as ann
 from kubectl_meshcfg.core import proxyconfigs as pcs
 from kubectl_meshcfg.core.formats import parse_quantity
@@ -110,6 +110,7 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
     result_fields = _with_agent_stats(result_fields)
     found += warnings.partial_resources(annotation_layer.resource_keys)
     found += [warnings.invalid_input("InvalidAnnotation", w, r) for w, r in annotation_layer.invalid]
+    found += _hold_or(result_fields, target)
     found += warnings.value_warnings(result_fields, target.grace_period)
     found += warnings.untrusted_code(result_fields, root)
     found += agentstats.stats_warnings(result_fields, target.annotations, target.synced_keys)
@@ -142,6 +143,26 @@ def _order(precedence: str, path: str) -> list[str]:
     if path == "proxy.concurrency":
         return ["default", "mesh", pcs.GLOBAL, pcs.NAMESPACE, pcs.WORKLOAD, *ours]
     return ["default", "mesh", pcs.GLOBAL, pcs.NAMESPACE, *ours, pcs.WORKLOAD]
+
+
+def _hold_or(result_fields: dict[str, Any], target: Target) -> list[dict[str, Any]]:
+    """Istio's template: hold = ProxyConfig's value OR the injector values' key (a `true`
+    there is in the default layer, from the injector ConfigMap); not for native sidecars."""
+    field = result_fields.get(hold.LEAF)
+    native_annotation = target.annotations.get("sidecar.istio.io/nativeSidecar")
+    injected_as_init = any(c.get("name") == "istio-proxy"
+                           for c in target.pod_spec.get("initContainers") or [])
+    if field is None or field["value"] is not False or injected_as_init or \
+            native_annotation not in (None, "false"):
+        return []
+    entries = [{"value": field["value"], "source": field["source"]}, *field["overridden"]]
+    forcing = [e for e in entries if e["value"] is True and e["source"]["layer"] == "default"
+               and e["source"].get("kind") == "ConfigMap"]
+    if not forcing:
+        return []
+    result_fields[hold.LEAF] = {"value": True, "source": forcing[0]["source"],
+                                "overridden": [e for e in entries if e is not forcing[0]]}
+    return [hold.warning(field["source"], forcing[0]["source"])]
 
 
 def _derive_concurrency(result_fields: dict[str, Any]) -> None:

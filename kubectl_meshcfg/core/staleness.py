@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from . import fields, formats, kubeyaml
+from . import fields, formats, hold, kubeyaml
 
 ISTIO_INBOUND_EXCLUSIONS = {"15090", "15021", "15020"}   # the template always adds these
 _INBOUND_EXCLUDE_FLAG = "-d"
@@ -41,7 +41,21 @@ def running_values(pod_spec: Mapping[str, Any], annotations: Mapping[str, str] |
     for key, value in metadata.items():
         if key not in fields.PROXY_CONFIG_METADATA_LEAVES:
             values[fields.METADATA_PREFIX + key] = value
+    _read_hold(pod_spec, values)
     return values
+
+
+def _read_hold(pod_spec: Mapping[str, Any], values: dict[str, Any]) -> None:
+    """Whether the application waits for the proxy is where the injector put istio-proxy
+    (first when it holds, last otherwise: webhook.go reorderPod), which also counts the
+    injector values' switch that PROXY_CONFIG does not show (core/hold.py). A native
+    sidecar ignores the setting."""
+    if _container(pod_spec, fields.CONTAINERS["proxy"]) not in (pod_spec.get("containers") or []):
+        values.pop(hold.LEAF, None)
+        return
+    names = [c.get("name") for c in pod_spec.get("containers") or [] if isinstance(c, dict)]
+    if len(names) > 1:
+        values[hold.LEAF] = names[0] == fields.CONTAINERS["proxy"]
 
 
 Containers = Mapping[str, Mapping[str, Any] | None]

@@ -46,6 +46,10 @@ FIXES: dict[str, str] = {
     "ProxyConfigOverriddenAtRuntime": "set the value in one place: drop it from the workload "
                                       "ProxyConfig or from proxy.istio.io/config (and the "
                                       "SidecarProxyConfigs render writes into it)",
+    "HoldForcedByInjectorValues": "set global.proxy.holdApplicationUntilProxyStarts to false "
+                                  "in the injector's values (istioctl install --set values."
+                                  "global.proxy.holdApplicationUntilProxyStarts=false) so the "
+                                  "layers decide, or drop the false",
     "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
                     "(kubectl rollout restart) so the injector applies the effective config",
 }
