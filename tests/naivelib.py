@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from kubectl_meshcfg.core import agentstats, fields, hold, warnings
+from kubectl_meshcfg.core import agentstats, blocked, fields, hold, warnings
 from kubectl_meshcfg.core import annotations as ann
 from kubectl_meshcfg.core import proxyconfigs as pcs
 from kubectl_meshcfg.core.formats import parse_quantity
@@ -111,6 +111,8 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
     found += warnings.partial_resources(annotation_layer.resource_keys)
     found += [warnings.invalid_input("InvalidAnnotation", w, r) for w, r in annotation_layer.invalid]
     found += _hold_or(result_fields, target)
+    found += blocked.findings(result_fields, ann.user_keys(target.annotations, target.synced_keys),
+                              frozenset(annotation_layer.keys.values()))
     found += warnings.value_warnings(result_fields, target.grace_period)
     found += warnings.untrusted_code(result_fields, root)
     found += agentstats.stats_warnings(result_fields, target.annotations, target.synced_keys)

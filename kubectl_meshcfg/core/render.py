@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import agentstats, fields, formats, kinds, kubeyaml
+from . import agentstats, blocked, fields, formats, kinds, kubeyaml
 from . import annotations as ann
 from .effective import Effective, values_of
 from .errors import InvalidInput
@@ -126,22 +126,10 @@ def _annotations(values: Mapping[str, Any], theirs: frozenset[str],
 def _undeliverable(effective: Effective, theirs: frozenset[str]) -> list[str]:
     """Values that only a user's own annotation could carry to the injector, where the
     effective value is not that annotation's (render never changes a user's key)."""
-    notes = []
-    for path, entry in effective["fields"].items():
-        leaf = fields.leaf_for(path)
-        write = leaf.istio.write or (fields.WRITE_PROXY_CONFIG if path.startswith(
-            fields.METADATA_PREFIX) else "")
-        key = leaf.istio.annotation if write == fields.WRITE_ANNOTATION else (
-            ann.PROXY_CONFIG if write == fields.WRITE_PROXY_CONFIG else "")
-        if key not in theirs or entry["source"].get("annotation") == key:
-            continue
-        if key == ann.PROXY_CONFIG and (entry["source"]["layer"] in ("mesh", "default")
-                                        or entry["source"]["layer"].startswith("istio-")):
-            continue   # the injector merges the mesh config and ProxyConfigs itself
-        notes.append(f"{path} is not rendered: the object's own annotation {key} carries it "
-                     f"to Istio and render never changes a user's annotation; move {key} into "
-                     "a SidecarProxyConfig (or remove it) to let meshcfg set it")
-    return notes
+    return [f"{path} is not rendered: the object's own annotation {key} carries it "
+            f"to Istio and render never changes a user's annotation; move {key} into "
+            "a SidecarProxyConfig (or remove it) to let meshcfg set it"
+            for path, key in blocked.blocked(effective["fields"], theirs)]
 
 
 def _proxy_config_text(values: Mapping[str, Any], derived: frozenset[str]) -> str:

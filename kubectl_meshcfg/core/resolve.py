@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import agentstats, fields, hold, warnings
+from . import agentstats, blocked, fields, hold, warnings
 from . import annotations as ann
 from . import proxyconfigs as pcs
 from . import revisions as revs
@@ -224,6 +224,10 @@ class Resolver:
         found += [warnings.invalid_input("InvalidAnnotation", where, reason)
                   for where, reason in layer.invalid]
         found += hold.force(fields_, hold.native_sidecar(target.annotations, target.pod_spec))
+        if target.annotations:
+            found += blocked.findings(fields_, ann.user_keys(target.annotations,
+                                                             target.synced_keys),
+                                      frozenset(layer.keys.values()))
         found += warnings.value_warnings(fields_, target.grace_period)
         found += warnings.untrusted_code(fields_, self.root_namespace)
         found += agentstats.stats_warnings(fields_, target.annotations, target.synced_keys)

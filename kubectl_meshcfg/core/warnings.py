@@ -50,6 +50,8 @@ FIXES: dict[str, str] = {
                                   "in the injector's values (istioctl install --set values."
                                   "global.proxy.holdApplicationUntilProxyStarts=false) so the "
                                   "layers decide, or drop the false",
+    "UserAnnotationBlocks": "move the object's own annotation into a SidecarProxyConfig (or "
+                            "remove it) so that render and sync can deliver the value",
     "StaleSidecar": "run kubectl meshcfg sync, then restart the pod's workload "
                     "(kubectl rollout restart) so the injector applies the effective config",
 }

@@ -3,6 +3,7 @@ meshcfg's group and wrongly typed metadata are errors naming file, document and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,46 @@ def test_null_label_values_and_a_null_namespace_are_what_the_server_makes_of_the
     code, out, err = run("get", "-n", "dev", "--local", "-f", str(path), "-o", "name")
     assert (code, err) == (0, "")
     assert out == "sidecarproxyconfig.meshcfg.io/a\n"
+
+
+GLOBAL_WF = """apiVersion: meshcfg.io/v1alpha1
+kind: SidecarProxyConfig
+metadata: {name: g, namespace: istio-system}
+spec: {precedence: %s, lifecycle: {terminationDrainDuration: 20s}}
+---
+apiVersion: meshcfg.io/v1alpha1
+kind: SidecarProxyConfig
+metadata: {name: wl, namespace: ai}
+spec: {selector: {matchLabels: {app: a}}, proxy: {logLevel: error}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: a-0
+  namespace: ai
+  labels: {app: a}
+  annotations: {sidecar.istio.io/logLevel: debug, proxy.istio.io/config: "concurrency: 2"}
+spec: {containers: [{name: app, image: x}]}
+"""
+
+
+@pytest.mark.parametrize("precedence", ["workload-first", "annotation-first"])
+def test_explain_and_lint_say_when_a_users_annotation_blocks_a_value(
+        tmp_path: Path, precedence: str) -> None:
+    """The pod's own logLevel annotation loses to the workload object under workload-first,
+    and its own proxy.istio.io/config leaves no room for the global terminationDrainDuration:
+    neither value can reach the sidecar, as render never changes a user's annotation."""
+    path = write(tmp_path, GLOBAL_WF % precedence)
+    code, out, err = run("lint", "pod/a-0", "-n", "ai", "--local", "-f", str(path), "-o", "json")
+    assert code == 3, err
+    [item] = json.loads(out)["items"]
+    blocked = sorted(w["message"].split(":")[0] for w in item["warnings"]
+                     if w["code"] == "UserAnnotationBlocks")
+    expected = ["lifecycle.terminationDrainDuration"]
+    if precedence == "workload-first":
+        expected.insert(0, "proxy.logLevel")   # else the pod's own debug wins and is delivered
+    assert blocked == sorted(expected)
+    code, out, _ = run("explain", "pod/a-0", "-n", "ai", "--local", "-f", str(path))
+    assert code == 0
+    assert "UserAnnotationBlocks" in out
+    assert "fix: move the object's own annotation into a SidecarProxyConfig" in out
