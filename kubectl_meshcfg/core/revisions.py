@@ -24,7 +24,7 @@ def revision_of(annotations: Mapping[str, str], labels: Mapping[str, str],
     `revision` in `sidecar.istio.io/status`), else the one whose webhook would: namespace
     `istio-injection=enabled` (default revision, beats `istio.io/rev`), else the namespace's
     `istio.io/rev`, else the pod's; a revision tag maps to its revision."""
-    injected = annotations.get(REV_LABEL) or _status_revision(annotations.get(STATUS_ANNOTATION))
+    injected = injected_revision(annotations)
     if injected:
         return injected
     if namespace_labels.get(INJECTION_LABEL) == "enabled":
@@ -33,6 +33,16 @@ def revision_of(annotations: Mapping[str, str], labels: Mapping[str, str],
     if not named:
         return DEFAULT
     return tags.get(named, named)
+
+
+def injected_revision(annotations: Mapping[str, str]) -> str | None:
+    """The revision that injected a pod, None before injection."""
+    return annotations.get(REV_LABEL) or _status_revision(annotations.get(STATUS_ANNOTATION))
+
+
+def names_revision(labels: Mapping[str, str]) -> bool:
+    """Do these (namespace or pod) labels name a revision or tag?"""
+    return bool(labels.get(REV_LABEL))
 
 
 def _status_revision(text: str | None) -> str | None:

@@ -17,7 +17,7 @@ from ..core import model, revisions
 from ..core.errors import InvalidInput
 from ..core.inventory import Inventory, TargetQuery
 from ..core.model import CLUSTER
-from . import resources
+from . import resources, revisionreads
 from .errors import Forbidden
 from .resources import Call, Resource
 from .transport import Api
@@ -61,9 +61,19 @@ def load_live_inventory(api: Api, namespaces: list[str] | None, istio_namespace:
 
 
 def _add_revisions(api: Api, inventory: Inventory, istio_namespace: str) -> None:
-    """The ConfigMaps of the other revisions the targets name (pod annotation or label
-    istio.io/rev, sidecar.istio.io/status): istio-<rev> and istio-sidecar-injector-<rev>."""
-    named = {revisions.revision_of(t.annotations, t.labels, {}, {}) for t in inventory.targets}
+    """The ConfigMaps of the other revisions the targets use: istio-<rev> and
+    istio-sidecar-injector-<rev>. Injected pods name theirs; for the others Istio's webhook
+    rules decide from namespace labels and revision tags (kube/revisionreads.py)."""
+    pending = [t for t in inventory.targets if not revisions.injected_revision(t.annotations)]
+    if pending:
+        inventory.namespace_labels.update(
+            revisionreads.namespace_labels(api, sorted({t.namespace for t in pending}), warn))
+        if any(revisions.names_revision(t.labels) for t in pending) or any(
+                revisions.names_revision(labels) for labels in inventory.namespace_labels.values()):
+            inventory.tags.update(revisionreads.revision_tags(api, warn))
+    named = {revisions.revision_of(t.annotations, t.labels,
+                                   inventory.namespace_labels.get(t.namespace, {}), inventory.tags)
+             for t in inventory.targets}
     named.discard(revisions.DEFAULT)
     for revision in sorted(named):
         injector = _get_istio_configmap(api, istio_namespace, revision)

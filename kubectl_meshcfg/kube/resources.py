@@ -10,6 +10,9 @@ from ..core.kinds import Resource as Resource  # re-exported for the kube layer
 SIDECAR_CONFIGS = Resource(model.KIND, model.API_GROUP, model.API_VERSION.split("/")[1],
                            "sidecarproxyconfigs")
 CONFIGMAPS = Resource("ConfigMap", "", "v1", "configmaps")
+NAMESPACES = Resource("Namespace", "", "v1", "namespaces")
+MUTATING_WEBHOOKS = Resource("MutatingWebhookConfiguration", "admissionregistration.k8s.io",
+                             "v1", "mutatingwebhookconfigurations")
 TARGET_RESOURCES: dict[str, Resource] = dict(kinds.BY_NAME)
 
 
