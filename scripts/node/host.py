@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -159,8 +159,8 @@ def kill_cgroup_processes(root: str, timeout: float = 30.0) -> list[str]:
     return [f"killed {len(killed)} container process(es)"] if killed else []
 
 
-def processes_running(exe: str) -> list[int]:
-    pids = []
+def processes() -> Iterator[tuple[int, str]]:
+    """(pid, argv[0]) of every process whose command line can be read."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -168,9 +168,11 @@ def processes_running(exe: str) -> list[int]:
             argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             continue
-        if argv0 == exe:
-            pids.append(int(entry.name))
-    return pids
+        yield int(entry.name), argv0
+
+
+def processes_running(exe: str) -> list[int]:
+    return [pid for pid, argv0 in processes() if argv0 == exe]
 
 
 def kill_shims(shim: str, timeout: float = 10.0) -> list[str]:

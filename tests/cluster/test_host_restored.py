@@ -65,17 +65,8 @@ def host_state() -> dict[str, Any]:
 
 
 def node_processes() -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
-        except OSError:
-            continue
-        if argv0.endswith(("/kubelet", "/containerd", "/containerd-shim-runc-v2", "/runc")):
-            found.append(argv0)
-    return found
+    return [argv0 for _, argv0 in node_host.processes()
+            if argv0.endswith(("/kubelet", "/containerd", "/containerd-shim-runc-v2", "/runc"))]
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
