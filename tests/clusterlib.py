@@ -79,6 +79,15 @@ class KubeCluster:
         proc = self.kubectl("get", *args, "--ignore-not-found", "-o", "name", check=False)
         return proc.returncode == 0 and bool(proc.stdout.strip())
 
+    def wait_crd_established(self, name: str, timeout: float = 60.0) -> None:
+        """Poll until CRD `name` is Established. (`kubectl wait --for=condition=...` fails at
+        once, not waits, while a just-created CRD has no status.conditions yet.)"""
+        def established() -> bool:
+            conditions = self.get_json(f"crd/{name}").get("status", {}).get("conditions") or []
+            return any(c.get("type") == "Established" and c.get("status") == "True"
+                       for c in conditions)
+        poll(established, timeout=timeout, what=f"CRD {name} Established")
+
     def create_namespace(self, prefix: str = "t") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
         self.kubectl("create", "namespace", name)

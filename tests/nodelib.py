@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from node import host as node_host  # noqa: E402, F401  (re-exported for tests)
-from node import images  # noqa: E402
+from node import images, machinelock  # noqa: E402, F401  (machinelock re-exported for tests)
 
 HOST_IMAGE = "meshcfg.local/host:1"
 DRAIN_AGENT_IMAGE = "meshcfg/drain-agent:0.1.0"

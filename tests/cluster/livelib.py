@@ -66,8 +66,7 @@ class Meshcfg:
 @pytest.fixture(scope="session")
 def crd(kube_cluster: KubeCluster) -> None:
     kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-    kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                         "crd/sidecarproxyconfigs.meshcfg.io")
+    kube_cluster.wait_crd_established("sidecarproxyconfigs.meshcfg.io")
 
 
 @pytest.fixture

@@ -198,8 +198,7 @@ def test_a_cel_error_never_rejects_a_pod(meshcfg: Meshcfg, kube_cluster: KubeClu
                   # a key listed but missing from the map: indexing it is a CEL runtime error
                   "spec": {"entries": [{"annotations": {}, "configHash": "x",
                                         "annotationKeys": ["sidecar.istio.io/logLevel"]}]}}
-        kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                             f"crd/{admission.PARAMS_PLURAL}.{admission.GROUP}")
+        kube_cluster.wait_crd_established(f"{admission.PARAMS_PLURAL}.{admission.GROUP}")
         kubectl_apply(kube_cluster, broken)
         kubectl_apply(kube_cluster, deployment("app", ns, {"app": "app"}, replicas=1))
         pod = pod_of(kube_cluster, ns, "app")

@@ -41,8 +41,7 @@ def installed_crd(kube_cluster: KubeCluster) -> KubeCluster:
     """Install (or update) the committed CRD; the server itself checks it is structural and
     that every CEL rule fits the cost budget, else this apply fails."""
     kube_cluster.kubectl("apply", "-f", str(MANIFEST))
-    kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                         f"crd/{crd.CRD_NAME}")
+    kube_cluster.wait_crd_established(crd.CRD_NAME)
 
     def served() -> bool:
         proc = kube_cluster.kubectl("get", "sidecarproxyconfigs", "-A", check=False)

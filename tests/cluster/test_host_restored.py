@@ -11,7 +11,6 @@ meanwhile; they are the only thing left out.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 from clusterlib import KubeCluster, poll, run_testcluster
-from nodelib import KubeNode, host_usr_volume, node_host
+from nodelib import KubeNode, host_usr_volume, machinelock, node_host
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node]
 
@@ -89,9 +88,7 @@ def node_down_first(kube_node: KubeNode, monkeypatch: pytest.MonkeyPatch) -> Ite
     """With our node up (kube_node: a cold build shows its progress), hold the machine's
     node lock for the whole test, so that no other session's node starts between the two
     snapshots; scripts/testcluster is told it is held."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    with open(cache / "meshcfg-testcluster" / "node.machine.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with machinelock.held():
         monkeypatch.setenv("MESHCFG_NODE_MACHINE_LOCKED", "1")
         run_testcluster("node-down")
         yield

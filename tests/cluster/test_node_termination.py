@@ -76,8 +76,12 @@ def test_a_request_longer_than_the_budget_ends_the_hook_in_time(
     r = get(results, "agent-too-long")
     assert r["failed"] == 1 and r["prestop_exit"] == 1, r
     assert "DrainTimedOut" in r["event_reasons"], r
-    # the hook gave pilot-agent its drain before kubelet's deadline: no SIGKILL
-    assert not r["proxy_killed"] and r["pod_gone_at"] < r["grace_seconds"] + 3, r
+    # the hook gave pilot-agent its drain before kubelet's deadline (kubelet's grace timer
+    # starts no later than the hook): no SIGKILL. When the pod is gone after that is kubelet's
+    # and the API server's latency, not the agent's, so it is not bounded here.
+    budget_end = r["prestop_started_at"] + r["grace_seconds"]
+    assert r["prestop_finished_at"] + r["drain_seconds"] <= budget_end, r
+    assert not r["proxy_killed"] and r["pod_gone_at"] is not None, r
 
 
 def test_grace_shorter_than_drain_returns_at_once(results: dict[str, dict[str, Any]]) -> None:

@@ -223,8 +223,7 @@ def test_krew_install_then_kubectl_runs_the_plugin(krew_bin: Path, krew_root: Pa
     applied = sh(crd_line)
     assert applied.returncode == 0, applied.stderr
     assert "sidecarproxyconfigs.meshcfg.io" in applied.stdout
-    kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                         "crd/sidecarproxyconfigs.meshcfg.io")
+    kube_cluster.wait_crd_established("sidecarproxyconfigs.meshcfg.io")
 
     config = exec_kubeconfig(kube_cluster, grant_editor(kube_cluster, store, test_namespace),
                              test_namespace, tmp_path / "exec.kubeconfig")
