@@ -6,6 +6,7 @@ test oracle that the fast `resolve.Resolver` must agree with, and the benchmark 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -21,14 +22,20 @@ from kubectl_meshcfg.core.model import (
     SidecarProxyConfig,
     Target,
 )
-from kubectl_meshcfg.core.resolve import ANNOTATION_FIRST, LAYER_ORDER, config_source
+from kubectl_meshcfg.core.resolve import ANNOTATION_FIRST, LAYER_ORDER, Revisions, config_source
 
 
 def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None,
                   target: Target, root_namespace: str | None = None,
                   precedence: str | None = None, injector: InjectorValues | None = None,
-                  proxy_configs: Sequence[pcs.IstioProxyConfig] = ()) -> dict[str, Any]:
+                  proxy_configs: Sequence[pcs.IstioProxyConfig] = (),
+                  revisions: Revisions | None = None) -> dict[str, Any]:
     root = root_namespace or (mesh.root_namespace if mesh else "istio-system")
+    if revisions is not None:     # the revision's own ConfigMaps, where it has them
+        revision = _revision(target, revisions)
+        if revision != "default":
+            mesh = revisions.meshes.get(revision, mesh)
+            injector = revisions.injectors.get(revision, injector)
     oldest_first = sorted(configs, key=SidecarProxyConfig.age_key)
     global_candidates = [c for c in oldest_first if c.namespace == root and c.selector is None]
     namespace_candidates = [c for c in oldest_first if c.selector is None
@@ -145,6 +152,28 @@ def _order(precedence: str, path: str) -> list[str]:
     if path == "proxy.concurrency":
         return ["default", "mesh", pcs.GLOBAL, pcs.NAMESPACE, pcs.WORKLOAD, *ours]
     return ["default", "mesh", pcs.GLOBAL, pcs.NAMESPACE, *ours, pcs.WORKLOAD]
+
+
+def _revision(target: Target, revisions: Revisions) -> str:
+    """SPEC section 2, read literally: the injecting revision once injected (annotation
+    istio.io/rev, else `revision` of sidecar.istio.io/status); before, namespace
+    istio-injection=enabled is the default revision, else the namespace's istio.io/rev label,
+    else the pod's; a name that is a revision tag stands for the tag's revision."""
+    if target.annotations.get("istio.io/rev"):
+        return target.annotations["istio.io/rev"]
+    try:
+        status = json.loads(target.annotations.get("sidecar.istio.io/status") or "null")
+    except ValueError:
+        status = None
+    if isinstance(status, dict) and status.get("revision"):
+        return str(status["revision"])
+    namespace = revisions.namespace_labels.get(target.namespace, {})
+    if namespace.get("istio-injection") == "enabled":
+        return "default"
+    name = namespace.get("istio.io/rev") or target.labels.get("istio.io/rev")
+    if not name:
+        return "default"
+    return revisions.tags.get(name, name)
 
 
 def _hold_or(result_fields: dict[str, Any], target: Target) -> list[dict[str, Any]]:

@@ -120,3 +120,64 @@ def proxy_config_sets(draw: st.DrawFn) -> list[pcs.IstioProxyConfig]:
             [f"2026-0{m}-01T00:00:00Z" for m in range(1, 4)]))
         found.append(istio_pc(namespace, f"p{index}", spec, created=created, order=index))
     return found
+
+
+REVISION_NAMES = ["default", "canary", "prod"]      # prod is a tag of canary when tagged
+
+
+def _injector_values(draw: st.DrawFn) -> dict[str, Any]:
+    cpu = draw(st.sampled_from(["10m", "100m", "250m"]))
+    proxy: dict[str, Any] = {"resources": {
+        "requests": {"cpu": cpu, "memory": "40Mi"},
+        "limits": {"cpu": draw(st.sampled_from(["1", "2000m", "3"])), "memory": "1Gi"}}}
+    if draw(st.booleans()):
+        proxy["logLevel"] = draw(st.sampled_from(["error", "info"]))
+    if draw(st.integers(0, 3)):    # mostly true: it overrides any false above it
+        proxy["holdApplicationUntilProxyStarts"] = draw(st.integers(0, 3)) > 0
+    return {"global": {"proxy": proxy}}
+
+
+@st.composite
+def revision_setups(draw: st.DrawFn, target: Any) -> tuple[Any, Any, Any, Any]:
+    """(default injector or None, default mesh or None, Revisions, the target with revision
+    labels or annotations): the default revision and `canary` with their own ConfigMaps,
+    namespace labels, maybe the tag `prod` -> canary, and the target's own revision bits."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from kubectl_meshcfg.core.model import InjectorValues, MeshConfig  # noqa: PLC0415
+    from kubectl_meshcfg.core.resolve import Revisions  # noqa: PLC0415
+
+    def injector(name: str) -> InjectorValues | None:
+        return InjectorValues(ROOT, name, _injector_values(draw)) if draw(st.booleans()) else None
+
+    def mesh(name: str) -> MeshConfig | None:
+        if not draw(st.booleans()):
+            return None
+        default_config = draw(st.fixed_dictionaries(
+            {"holdApplicationUntilProxyStarts": st.booleans()}, optional={
+                "concurrency": st.integers(0, 4),
+                "terminationDrainDuration": st.sampled_from(["7s", "20s"])}))
+        return MeshConfig(ROOT, name, ROOT, default_config)
+
+    canary_injector, canary_mesh = injector("istio-sidecar-injector-canary"), mesh("istio-canary")
+    revisions = Revisions(
+        meshes={"canary": canary_mesh} if canary_mesh else {},
+        injectors={"canary": canary_injector} if canary_injector else {},
+        namespace_labels={ns: draw(st.fixed_dictionaries({}, optional={
+            "istio-injection": st.sampled_from(["enabled", "disabled"]),
+            "istio.io/rev": st.sampled_from(REVISION_NAMES)})) for ns in ("ai", ROOT)},
+        tags={"prod": "canary"} if draw(st.integers(0, 3)) else {})
+    labels = dict(target.labels)
+    annotations = dict(target.annotations)
+    if draw(st.booleans()):
+        labels["istio.io/rev"] = draw(st.sampled_from(REVISION_NAMES))
+    injected = draw(st.sampled_from(["no", "no", "annotation", "status"]))
+    if injected == "annotation":
+        annotations["istio.io/rev"] = draw(st.sampled_from(["default", "canary"]))
+    elif injected == "status":
+        annotations["sidecar.istio.io/status"] = draw(st.sampled_from(
+            ['{"revision":"canary"}', '{"revision":"default"}', "not json"]))
+    if draw(st.booleans()):
+        annotations["sidecar.istio.io/nativeSidecar"] = draw(st.sampled_from(["true", "false"]))
+    return (injector("istio-sidecar-injector"), mesh("istio"), revisions,
+            replace(target, labels=labels, annotations=annotations))

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naivelib import resolve_naive
-from scenariolib import ROOT, proxy_config_sets, scenarios
+from scenariolib import ROOT, proxy_config_sets, revision_setups, scenarios
 
 from kubectl_meshcfg.core import agentstats, fields
 from kubectl_meshcfg.core.resolve import LAYER_ORDER, Resolver
@@ -102,3 +102,17 @@ def test_every_resolved_value_validates(scenario: tuple[list[Any], Any]) -> None
             assert isinstance(field["value"], int) and field["value"] >= 0
             continue
         assert fields.check_leaf(fields.leaf_for(path), field["value"]) is None, path
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios(), st.data(), st.sampled_from([None, "annotation-first", "workload-first"]))
+def test_with_revisions_the_fast_resolver_agrees_with_the_naive_reading(
+        scenario: tuple[list[Any], Any], data: st.DataObject, precedence: str | None) -> None:
+    """Each revision's own injector values and mesh config, chosen by Istio's webhook rules
+    (namespace labels, the pod's label, a tag, the injected pod's annotation or status)."""
+    configs, target = scenario
+    injector, mesh, revisions, target = data.draw(revision_setups(target))
+    fast = Resolver(configs, mesh, precedence=precedence, injector=injector,
+                    revisions=revisions).resolve(target)
+    assert fast == resolve_naive(configs, mesh, target, precedence=precedence,
+                                 injector=injector, revisions=revisions)
