@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from . import annotations as ann
 from . import fields
-from .effective import Field, Finding, Source
+from .effective import Field, Finding, describe_source
 
 CODE = "UserAnnotationBlocks"
 
@@ -54,7 +54,7 @@ def findings(resolved: Mapping[str, Field], theirs: frozenset[str], read: frozen
     theirs = frozenset(k for k in theirs if k == ann.PROXY_CONFIG or k in read)
     return [{"code": CODE,
              "message": f"{path}: {_show(resolved[path]['value'])} from "
-                        f"{_describe(resolved[path]['source'])} never reaches the sidecar: the "
+                        f"{describe_source(resolved[path]['source'])} never reaches the sidecar: the "
                         f"object's own annotation {key} carries this field to Istio, and "
                         "render and sync never change a user's annotation",
              "objects": [key]}
@@ -65,11 +65,3 @@ def _show(value: object) -> str:
     if isinstance(value, dict | list | bool):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
-
-
-def _describe(source: Source) -> str:
-    if source["layer"] == "annotation":
-        return f"annotation {source.get('annotation')}"
-    if "name" not in source:
-        return f"the {source['layer']} layer"
-    return f"{source.get('kind', '')} {source.get('namespace')}/{source.get('name')}".strip()

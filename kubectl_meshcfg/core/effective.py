@@ -58,3 +58,12 @@ class Effective(TypedDict):
 def values_of(effective: Effective) -> dict[str, Any]:
     """leaf -> effective value."""
     return {path: field["value"] for path, field in effective["fields"].items()}
+
+
+def describe_source(source: Source) -> str:
+    """A source in a warning: `annotation K`, `KIND NS/NAME`, or `the LAYER layer`."""
+    if source["layer"] == "annotation":
+        return f"annotation {source.get('annotation')}"
+    if "name" not in source:
+        return f"the {source['layer']} layer"
+    return f"{source.get('kind', '')} {source.get('namespace')}/{source.get('name')}".strip()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .effective import Entry, Field, Finding, Source
+from .effective import Entry, Field, Finding, Source, describe_source
 
 LEAF = "lifecycle.holdApplicationUntilProxyStarts"
 VALUES_KEY = "global.proxy.holdApplicationUntilProxyStarts"
@@ -55,18 +55,10 @@ def force(resolved: dict[str, Field], native: bool) -> list[Finding]:
 
 def warning(lost: Source, values: Source) -> Finding:
     """The warning for a `false` from `lost` that the values' ConfigMap overrides."""
-    configmap = _describe(values)
+    configmap = describe_source(values)
     return {"code": CODE,
-            "message": f"{LEAF}: {_describe(lost)} says false, but the injector's values "
+            "message": f"{LEAF}: {describe_source(lost)} says false, but the injector's values "
                        f"({configmap}, {VALUES_KEY}: true) turn it on whatever ProxyConfig "
                        "says (the injection template ORs the two): the application waits "
                        "for the proxy",
             "objects": [configmap]}
-
-
-def _describe(source: Source) -> str:
-    if source["layer"] == "annotation":
-        return f"annotation {source.get('annotation')}"
-    if "name" not in source:
-        return f"the {source['layer']} layer"
-    return f"{source.get('kind', '')} {source.get('namespace')}/{source.get('name')}".strip()

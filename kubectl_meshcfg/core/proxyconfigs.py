@@ -25,7 +25,7 @@ from typing import Any
 
 from . import annotations as ann
 from . import bounded, fields, formats
-from .effective import Field, Finding, Source
+from .effective import Field, Finding, Source, describe_source
 from .errors import InvalidInput, Location
 from .model import CLUSTER, Origin
 
@@ -221,12 +221,6 @@ def invalid_values(configs: Iterable[IstioProxyConfig]) -> list[Finding]:
 
 # ---- injection vs run time -------------------------------------------------------------------
 
-def _describe(source: Source) -> str:
-    if source["layer"] == "annotation":
-        return f"annotation {source.get('annotation')}"
-    return f"{source.get('kind', '')} {source.get('namespace')}/{source.get('name')}".strip()
-
-
 def overridden_at_runtime(resolved: Mapping[str, Field], workload: IstioProxyConfig | None
                           ) -> list[Finding]:
     """A workload ProxyConfig's run-time value that the pod's annotation replaces when
@@ -241,7 +235,7 @@ def overridden_at_runtime(resolved: Mapping[str, Field], workload: IstioProxyCon
         injected = workload.values[leaf]
         if field_["value"] == injected:
             continue
-        winner = _describe(field_["source"])
+        winner = describe_source(field_["source"])
         via = "" if field_["source"]["layer"] == "annotation" else \
             f", delivered in {fields.PROXY_CONFIG_ANNOTATION}"
         found.append({
