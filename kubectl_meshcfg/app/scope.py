@@ -11,6 +11,7 @@ from ..core.inventory import Inventory, TargetQuery
 from ..core.model import DEFAULT_ISTIO_NAMESPACE
 from ..core.resolve import Resolver, Revisions
 from ..kube.kubeconfig import KubeconfigError
+from ..kube.proxyconfigs import list_proxy_configs
 from ..kube.reads import load_live_inventory
 from ..kube.transport import Api, Session
 
@@ -95,8 +96,12 @@ def load_live(scope: Scope, query: TargetQuery | None = None,
         wanted = sorted(namespaces)
     else:
         wanted = [current_namespace(scope)]
-    return load_live_inventory(scope.api, wanted, scope.istio_namespace, scope.root_namespace,
-                               query)
+    inventory = load_live_inventory(scope.api, wanted, scope.istio_namespace,
+                                    scope.root_namespace, query)
+    root = scope.root_namespace or (inventory.mesh.root_namespace if inventory.mesh
+                                    else scope.istio_namespace)
+    inventory.proxy_configs = list_proxy_configs(scope.api, wanted, root)
+    return inventory
 
 
 def make_resolver(inventory: Inventory, scope: Scope, precedence: str | None) -> Resolver:

@@ -53,8 +53,8 @@ def describe_source(source: Mapping[str, Any]) -> str:
     layer = source["layer"]
     if layer == "annotation":
         return f"annotation {source['annotation']}"
-    if layer == "mesh":
-        return f"mesh ConfigMap {source['namespace']}/{source['name']}"
+    if layer == "mesh" or source.get("kind") == "ProxyConfig":
+        return f"{layer} {source['kind']} {source['namespace']}/{source['name']}"
     if "name" in source:
         return f"{layer} {source['namespace']}/{source['name']}"
     return str(layer)

@@ -19,6 +19,7 @@ from . import fields
 from .effective import Effective, Field
 from .inventory import Inventory, top_level
 from .model import API_VERSION, Target
+from .proxyconfigs import IstioProxyConfig
 
 Key = tuple[str, str, str]          # (namespace, kind, name)
 
@@ -41,7 +42,22 @@ def overlay(base: Inventory, change: Inventory) -> Inventory:
                      revision_meshes={**base.revision_meshes, **change.revision_meshes},
                      revision_injectors={**base.revision_injectors, **change.revision_injectors},
                      namespace_labels={**base.namespace_labels, **change.namespace_labels},
-                     tags={**base.tags, **change.tags})
+                     tags={**base.tags, **change.tags},
+                     proxy_configs=_overlay_proxy_configs(base, change))
+
+
+def _overlay_proxy_configs(base: Inventory, change: Inventory) -> list[IstioProxyConfig]:
+    """The change's Istio ProxyConfigs replace the base's of the same name; new ones count
+    as created after every existing one."""
+    found = {(c.namespace, c.name): c for c in base.proxy_configs}
+    order = max((c.load_order for c in base.proxy_configs), default=-1) + 1
+    for config in change.proxy_configs:
+        old = found.get((config.namespace, config.name))
+        created, load_order = (old.created, old.load_order) if old else (None, order)
+        order += old is None
+        found[(config.namespace, config.name)] = dataclasses.replace(
+            config, created=created, load_order=load_order)
+    return list(found.values())
 
 
 def _key(target: Target) -> Key:
@@ -54,7 +70,9 @@ def affected_namespaces(change: Inventory, root_namespace: str) -> set[str] | No
     if change.mesh is not None or change.injector is not None or change.revision_meshes \
             or change.revision_injectors or change.tags:
         return None
-    found: set[str] = set()
+    if any(c.namespace == root_namespace and c.selector is None for c in change.proxy_configs):
+        return None
+    found: set[str] = {c.namespace for c in change.proxy_configs}
     for config in change.configs:
         if config.namespace == root_namespace and config.selector is None:
             return None

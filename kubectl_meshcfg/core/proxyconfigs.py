@@ -56,7 +56,8 @@ class IstioProxyConfig:
     created: str | None = None
     load_order: int = 0
     origin: Origin = CLUSTER
-    invalid: tuple[tuple[str, str], ...] = ()   # (where, reason): values istiod would not use
+    invalid: tuple[tuple[str, str], ...] = ()   # (where, reason): values the proxy cannot use
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def ref(self) -> str:
@@ -86,7 +87,8 @@ def is_proxy_config(doc: Mapping[str, Any]) -> bool:
 def parse(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
           load_order: int = 0) -> IstioProxyConfig:
     """Validate a ProxyConfig as its CRD schema does; raises InvalidInput listing every
-    problem. Values istiod accepts but ignores are kept in `invalid` (warnings)."""
+    problem. Values the schema accepts but the proxy cannot use are kept in `invalid`
+    (warnings)."""
     meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     assert isinstance(meta, dict)
     name, namespace = meta.get("name"), meta.get("namespace") or default_namespace
@@ -128,7 +130,8 @@ def parse(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     return IstioProxyConfig(namespace=str(namespace), name=str(name), values=values,
                             selector=selector, ignored=ignored,
                             created=str(created) if created else None, load_order=load_order,
-                            origin=origin, invalid=tuple((f"{obj} {w}", r) for w, r in invalid))
+                            origin=origin, invalid=tuple((f"{obj} {w}", r) for w, r in invalid),
+                            raw=doc)
 
 
 def _word(value: Any) -> str:
@@ -148,9 +151,25 @@ def _environment(env: Any, values: dict[str, Any], add: Any) -> list[tuple[str, 
             add(f"spec.environmentVariables.{key}", f"{bounded.shown(item)} is not a string")
         elif len(item) > MAX_ENV_VALUE:
             add(f"spec.environmentVariables.{key}", f"is longer than {MAX_ENV_VALUE} characters")
-    read = ann.read_proxy_config({"proxyMetadata": env}, "spec.environmentVariables")
+    flag = env.get(fields.DNS_CAPTURE_KEY)
+    invalid = []
+    if isinstance(flag, str):
+        # pilot-agent and istio-iptables read it with Go's strconv.ParseBool; anything
+        # else is false there (env.Register's default), whatever the layers below say
+        parsed = GO_BOOLS.get(flag)
+        values["proxy.dnsCapture"] = bool(parsed)
+        if parsed is None:
+            invalid.append((f"spec.environmentVariables.{fields.DNS_CAPTURE_KEY}",
+                            f"{bounded.shown(flag)} is not a boolean: the proxy reads it as false"))
+    others = {k: v for k, v in env.items() if k != fields.DNS_CAPTURE_KEY}
+    read = ann.read_proxy_config({"proxyMetadata": others}, "spec.environmentVariables")
     values.update(read.values)
-    return [(where.replace(" proxyMetadata.", "."), reason) for where, reason in read.invalid]
+    return invalid + [(where.replace(" proxyMetadata.", "."), reason)
+                      for where, reason in read.invalid]
+
+
+GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+            **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
 
 
 def _selector(selector: Any, add: Any) -> tuple[dict[str, str] | None, bool]:

@@ -112,10 +112,14 @@ def test_dns_capture_comes_from_the_environment_variable() -> None:
     found = run([], [istio_pc("ai", "n", {"environmentVariables": {"ISTIO_META_DNS_CAPTURE": "true"}})],
                 pod("ai"))
     assert (value(found, "proxy.dnsCapture"), layer(found, "proxy.dnsCapture")) == (True, "istio-namespace")
+    # not a Go boolean: the proxy reads false, whatever the mesh config says
     bad = run([], [istio_pc("ai", "n", {"environmentVariables": {"ISTIO_META_DNS_CAPTURE": "yes"}})],
-              pod("ai"))
-    assert layer(bad, "proxy.dnsCapture") == "default"
+              pod("ai"), mesh_config=mesh({"proxyMetadata": {"ISTIO_META_DNS_CAPTURE": "true"}}))
+    assert (value(bad, "proxy.dnsCapture"), layer(bad, "proxy.dnsCapture")) == (False, "istio-namespace")
     assert "InvalidProxyConfig" in codes(bad)
+    go_spelling = run([], [istio_pc("ai", "n", {"environmentVariables": {"ISTIO_META_DNS_CAPTURE": "1"}})],
+                      pod("ai"))
+    assert value(go_spelling, "proxy.dnsCapture") is True
 
 
 @pytest.mark.parametrize("precedence", ["annotation-first", "workload-first"])
@@ -204,3 +208,19 @@ def test_invalid_proxyconfigs_name_file_document_object_and_field(
     location, _ = raised.value.problems[0]
     assert (location.file, location.document, location.obj, location.field) == \
         ("pc.yaml", 1, "ProxyConfig ai/bad", field)
+
+
+def test_diff_overlays_proxyconfigs_and_reaches_their_namespaces() -> None:
+    from kubectl_meshcfg.core.diffing import affected_namespaces, compare, overlay
+    from kubectl_meshcfg.core.inventory import Inventory
+
+    before = Inventory(targets=[pod("ai", "p"), pod("shop", "q")],
+                       proxy_configs=[istio_pc("ai", "n", {"concurrency": 3}, "2026-01-01T00:00:00Z")])
+    change = Inventory(proxy_configs=[istio_pc("ai", "n", {"concurrency": 5})])
+    after = overlay(before, change)
+    assert [(c.ref, c.created) for c in after.proxy_configs] == [("ai/n", "2026-01-01T00:00:00Z")]
+    found = compare(before, after, Resolver([], proxy_configs=before.proxy_configs).resolve,
+                    Resolver([], proxy_configs=after.proxy_configs).resolve, None)
+    assert [i["target"]["name"] for i in found["items"]] == ["p"]
+    assert affected_namespaces(change, ROOT) == {"ai"}
+    assert affected_namespaces(Inventory(proxy_configs=[istio_pc(ROOT, "g", {})]), ROOT) is None
