@@ -25,7 +25,6 @@ import (
 	"sort"
 	"time"
 
-	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/api/networking/v1beta1"
 	agentconfig "istio.io/istio/pilot/cmd/pilot-agent/config"
 	"istio.io/istio/pilot/pkg/model"
