@@ -36,7 +36,7 @@ def pinned_crd() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def istio_crd(kube_cluster: KubeCluster) -> None:
     kubectl_apply(kube_cluster, pinned_crd(), server_side="true", force_conflicts="true")
-    kube_cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{CRD_NAME}")
+    kube_cluster.wait_crd_established(CRD_NAME)
 
 
 def proxy_config(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
