@@ -32,7 +32,8 @@ class App:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.active = 0
-        self.idle: set[asyncio.StreamWriter] = set()
+        self.idle: set[asyncio.StreamWriter] = set()    # served a request, waiting for more
+        self.fresh: set[asyncio.StreamWriter] = set()   # accepted, no request read yet
         self.shutting_down = False
         self.server: asyncio.base_events.Server | None = None
         self.done = asyncio.Event()
@@ -59,9 +60,10 @@ class App:
             w.close()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.idle.add(writer)
+        self.fresh.add(writer)
         try:
             async for req in http11.requests(reader):
+                self.fresh.discard(writer)
                 self.idle.discard(writer)
                 self.active += 1
                 emit("request_started", path=req.target, active=self.active)
@@ -80,6 +82,7 @@ class App:
                 self.maybe_done()
         finally:
             self.idle.discard(writer)
+            self.fresh.discard(writer)
             writer.close()
             self.maybe_done()
 
@@ -115,8 +118,8 @@ class App:
         self.shutting_down = True
         if self.server is not None:
             self.server.close()  # stop accepting (the listener goes away)
-        emit("shutdown_started", active=self.active, idle=len(self.idle))
-        for w in list(self.idle):
+        emit("shutdown_started", active=self.active, idle=len(self.idle), fresh=len(self.fresh))
+        for w in [*self.idle, *self.fresh]:
             w.close()
         for _, w in self.pool:
             w.close()

@@ -53,24 +53,26 @@ class Envoy:
 
     async def upstream_conn(
         self, host: str, port: int, inbound: bool
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A pooled connection (True) or a new one."""
         pool = self.pools[(host, port)]
         while pool:
             r, w = pool.pop()
             if not r.at_eof() and not w.is_closing():
-                return r, w
+                return r, w, True
             w.close()
         local = ("127.0.0.6", 0) if inbound else None
         r, w = await asyncio.open_connection(host, port, local_addr=local)
-        return r, w
+        return r, w, False
 
     async def forward(
         self, req: http11.Message, host: str, port: int, inbound: bool
     ) -> tuple[int, bytes]:
         cluster = f"cluster.{'inbound|8080||' if inbound else f'outbound|{port}||{host}'}"
         try:
-            r, w = await self.upstream_conn(host, port, inbound)
-        except OSError:
+            r, w, pooled = await self.upstream_conn(host, port, inbound)
+        except OSError as e:
+            emit("envoy", "upstream_failed", stage="connect", pooled=False, error=repr(e))
             return 503, b"upstream connect error or disconnect/reset before headers\n"
         self.g(f"{cluster}.upstream_rq_active", 1)
         try:
@@ -79,7 +81,8 @@ class Envoy:
             resp = await http11.read_message(r)
             if resp is None:
                 raise ConnectionError("eof")
-        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as e:
+            emit("envoy", "upstream_failed", stage="request", pooled=pooled, error=repr(e))
             w.close()
             return 503, b"upstream connect error or disconnect/reset before headers\n"
         finally:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -112,6 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--load-share", type=float, default=0.99,
                    help="start the deletion once this share of the requests is in flight "
                    "or already answered")
+    p.add_argument("--nofile", type=int, default=None,
+                   help="hard RLIMIT_NOFILE of the pod's processes and the clients (a container "
+                   "runtime's LimitNOFILE; default: as high as the host allows)")
     p.add_argument("--agent-bin", default=os.environ.get("MESHCFG_HARNESS_AGENT_BIN", ""),
                    help="run this meshcfg-drain binary instead of the source tree")
     p.add_argument("--name", default="", help="label copied into the result")
@@ -141,6 +145,8 @@ class Scenario:
         self.late: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.connection_close = 0
+        self.deleted_at: float | None = None
+        self.failed_before_deletion = 0
 
     # ---- pod construction -------------------------------------------------
     def start(self) -> None:
@@ -251,6 +257,12 @@ class Scenario:
 
     # ---- clients ----------------------------------------------------------
     async def one_request(self, path: str) -> str:
+        status = await self._one_request(path)
+        if status != "200" and self.deleted_at is None:
+            self.failed_before_deletion += 1
+        return status
+
+    async def _one_request(self, path: str) -> str:
         """A request as an ingress gateway in front of the pod would see it.
 
         A connection to the pod's proxy that breaks before the response is what an
@@ -306,6 +318,7 @@ class Scenario:
         kubelet = Kubelet(a.grace_seconds, native_sidecar=a.native_sidecar)
         log(f"deleting the pod: prestop={a.prestop} S={a.request_seconds} D={a.drain_seconds} "
             f"G={a.grace_seconds} requests={n}")
+        self.deleted_at = time.monotonic()
         stopping = loop.run_in_executor(None, kubelet.delete_pod, self.app, self.proxy)
         if a.kill_envoy_at is not None:
             loop.call_later(a.kill_envoy_at, self.kill_envoy)
@@ -367,6 +380,13 @@ class Scenario:
             "failed": a.requests - statuses.get("200", 0),
             "statuses": dict(statuses),
             "connection_errors": dict(self.errors),
+            # the Envoy stand-in's 503s: where (connect, request), on a pooled connection or
+            # a new one, and the error
+            "upstream_failures": dict(Counter(
+                f"{r['stage']}{' pooled' if r['pooled'] else ''}: {r['error']}"
+                for r in self.proxy.events(who="envoy", event="upstream_failed"))),
+            "failed_before_deletion": self.failed_before_deletion,
+            "app_shutdown": next(iter(self.app.events(event="shutdown_started")), None),
             "late_sent": a.late_requests,
             "late_succeeded": self.late.get("200", 0),
             "late_connection_close": self.connection_close if a.late_requests else None,
@@ -399,7 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("termination-harness: needs root (network namespaces, uids)", file=sys.stderr)
         return 2
-    raise_nofile()
+    if args.nofile:   # inherited by every process of the run (raising it fails as uid 1337)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
+    else:
+        raise_nofile()
     sc = Scenario(args)
     try:
         sc.start()

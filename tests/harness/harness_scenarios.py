@@ -57,6 +57,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "none-1000": {"weight": 4, "args": ["--prestop", "none", "--requests", "1000",
                                         "--request-seconds", "5", "--drain-seconds", "1",
                                         "--grace-seconds", "14"]},
+    # more requests than one process's file descriptors allow the proxy (2 per request):
+    # 2,000 under a limit of 3,000, as 10,000 under this machine's 20,000 (the Envoy
+    # stand-in spreads inbound over its worker processes as Envoy does over threads)
+    "agent-2000-fd-bound": {"weight": 6, "args": ["--prestop", "agent", "--requests", "2000",
+                                                  "--nofile", "3000", "--request-seconds", "10",
+                                                  "--drain-seconds", "1", "--grace-seconds",
+                                                  "20"]},
     # native sidecar: the proxy's turn starts when the app has exited
     "agent-native": {"args": ["--prestop", "agent", "--native-sidecar", "--request-seconds",
                               "3", "--drain-seconds", "1", "--grace-seconds", "8"]},

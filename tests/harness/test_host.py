@@ -31,6 +31,7 @@ pytestmark = pytest.mark.harness
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS_PROCESSES = {"upstream", "app", "pilot-agent", "envoy"}
+ENVOY_WORKERS = 2
 
 
 def interpreters() -> dict[str, str]:
@@ -90,8 +91,13 @@ def assert_execd_as_their_programs(result: dict[str, Any]) -> None:
         assert "error" not in p, p
         assert p["argv0"].startswith("/") and p["argv0_is_exe"], (result.get("name"), p)
     assert {p["comm"] for p in procs} >= HARNESS_PROCESSES, procs
+    # under the real pilot-agent the Envoy stand-in forks one inbound worker per
+    # --concurrency (PROXY_CONFIG's 2), as Envoy runs a worker thread each
+    envoys = [p for p in procs if p["comm"] == "envoy"]
+    assert len(envoys) == (1 + ENVOY_WORKERS if result["pilot_agent"] == "real" else 1), procs
     if result["prestop"] != "none":
-        assert len(procs) == len(HARNESS_PROCESSES) + 1, procs  # and the preStop hook
+        # and the preStop hook
+        assert len(procs) - len(envoys) == len(HARNESS_PROCESSES) - 1 + 1, procs
 
 
 def test_every_process_is_execd_as_the_program_it_runs(
