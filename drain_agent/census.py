@@ -84,6 +84,9 @@ class CensusResult:
     seconds: float
     backend: str
     listening: frozenset[int] = frozenset()  # every LISTEN port, Istio's own included
+    # False: a quick census stopped at the first chunk with a connection that counts, so
+    # the counts are a lower bound (at least 1) and the excluded ones are not known
+    complete: bool = True
 
     @property
     def total(self) -> int:
@@ -285,15 +288,22 @@ class Census:
             )
         return procnet.read_records(self.net_dir, self.read_states)
 
-    def run(self) -> CensusResult:
+    def run(self, quick: bool = False) -> CensusResult:
+        """The census. ``quick``: through netlink, stop reading as soon as a connection
+        that counts whatever the proxy map says has been seen (the kernel then never
+        builds the other records): enough to know the pod is not drained; a census that
+        finds nothing reads everything, so "nothing in flight" is always exact."""
         t0 = time.perf_counter()
         owners = self.owners
         if owners.scans == 0 or time.monotonic() - owners.scanned_at > self.rescan_seconds:
             owners.refresh(only_if_changed=True)
         if self.diag is not None and self.read_states == self.states | {procnet.LISTEN}:
             try:
-                return self._run_table(t0, self.diag.table(self.states),
-                                       self.diag.table((procnet.LISTEN,)).records())
+                t, complete = self.diag.table(self.states, self._counts_surely if quick else None)
+                listening = self.diag.table((procnet.LISTEN,))[0].records()
+                if not complete:
+                    return self._partial(t0, t, listening)
+                return self._run_table(t0, t, listening)
             except OSError:  # netlink refused mid-way: fall back for good
                 self.close()
         try:
@@ -367,6 +377,40 @@ class Census:
             listening=frozenset(rec[3] for rec in listeners),
         )
 
+    def _sw_excluded_ports(self) -> frozenset[int]:
+        if self._sw_excluded is None:
+            self._sw_excluded = frozenset(map(swap16, self.excluded))
+        return self._sw_excluded
+
+    def _surely_counted(self, t: Table, first: int) -> list[int]:
+        """Rows from ``first`` that count whatever a fresh proxy map would say: not on an
+        excluded port, not the proxy's, and not possibly the proxy's (a proxy uid's
+        socket missing from the map and not yet trusted)."""
+        excluded, known = self._sw_excluded_ports(), self.owners.inodes
+        uids, trusted = self.owners.uids, self.not_proxy
+        return [i for i, sp, ino, uid in zip(range(first, len(t)), t.sport[first:],
+                                             t.inode[first:], t.uid[first:], strict=True)
+                if sp not in excluded and ino not in known
+                and (uid not in uids or trusted.get(ino, 0) >= 2)]
+
+    def _counts_surely(self, t: Table, first: int) -> bool:
+        return bool(self._surely_counted(t, first))
+
+    def _partial(self, t0: float, t: Table, listeners: list[Record]) -> CensusResult:
+        """What a quick census saw before it stopped: a lower bound."""
+        self._learn_app_ports(listeners)
+        idx = self._surely_counted(t, 0)
+        sw_app = frozenset(map(swap16, self.app_ports))
+        inbound = [t.sport[i] in sw_app or t.record_at(i)[4] in self.inbound_peers for i in idx]
+        n_in = inbound.count(True)
+        return CensusResult(
+            raw=_LazyRaw(t, idx, inbound), inbound=n_in, outbound=len(idx) - n_in,
+            excluded_proxy=0, excluded_port=0, not_counted_states={},
+            app_ports=sorted(self.app_ports), proxy_pids=list(self.owners.pids),
+            seconds=time.perf_counter() - t0, backend=self.backend,
+            listening=frozenset(rec[3] for rec in listeners), complete=False,
+        )
+
     def _learn_app_ports(self, listeners: list[Record]) -> None:
         proxy_inodes = self.owners.inodes
         for rec in listeners:
@@ -378,9 +422,7 @@ class Census:
         set lookups) instead of one Python iteration per socket; records are decoded only
         for the few sockets a rule needs to see whole, and for reports."""
         owners = self.owners
-        if self._sw_excluded is None:
-            self._sw_excluded = frozenset(map(swap16, self.excluded))
-        kept = list(map(operator.not_, map(self._sw_excluded.__contains__, t.sport)))
+        kept = list(map(operator.not_, map(self._sw_excluded_ports().__contains__, t.sport)))
         idx = list(compress(range(len(t)), kept))
         inodes = list(compress(t.inode, kept))
         suspects = set(compress(inodes, map(owners.uids.__contains__, compress(t.uid, kept))))

@@ -41,6 +41,9 @@ from drain_agent.kubeapi import ApiError, KubeApi
 from drain_agent.status import ExitStatus
 
 IDLE_CONFIRMATIONS = 2  # consecutive polls with no request in flight per admin stats
+# every Nth poll counts everything (the logs, the peak, the report); the others stop at the
+# first connection that counts (a quick census), which is all a busy pod's poll needs
+FULL_CENSUS_EVERY = 5
 POD_REREAD_SECONDS = 2.0
 
 
@@ -312,7 +315,7 @@ class Drain:
     def _poll(self) -> Outcome | None:
         """One census; the outcome when the drain is over."""
         try:
-            res = self.census.run()
+            res = self.census.run(quick=self.polls % FULL_CENSUS_EVERY != 0)
         except Exception as e:  # noqa: BLE001 - a bug must not end the drain early
             return self._census_failed(e)
         self.res = res
@@ -358,7 +361,8 @@ class Drain:
         gone = [pid for pid in self.proxy_pids if not _alive(pid)]
         if gone:
             return Outcome(f"the proxy exited during the drain (pid {', '.join(map(str, gone))}"
-                           f"; {res.total} connections were open)", ExitStatus.PROXY_GONE)
+                           f"; {res.total}{'' if res.complete else ' or more'} connections "
+                           "were open)", ExitStatus.PROXY_GONE)
         if self.status_port_seen and self.cfg.status_port not in res.listening:
             why = (f"pilot-agent closed its status port {self.cfg.status_port} (it got "
                    "SIGTERM: kubelet no longer waits for this hook)")
@@ -368,7 +372,7 @@ class Drain:
         return None
 
     def _log_change(self, res: census_mod.CensusResult) -> None:
-        if res.total == self.last_total:
+        if res.total == self.last_total or not res.complete:
             return
         self.log("census", total=res.total, inbound=res.inbound, outbound=res.outbound,
                  requestsInFlight=self.active, censusMs=round(res.seconds * 1000, 2))
@@ -378,9 +382,19 @@ class Drain:
         if res.total == 0:
             return "no connections in flight"
         if self.idle_streak >= IDLE_CONFIRMATIONS:
-            return (f"only idle keep-alive connections left ({res.total}; "
+            return (f"only idle keep-alive connections left ({self._complete().total}; "
                     "admin stats: 0 requests in flight)")
         return None
+
+    def _complete(self) -> census_mod.CensusResult:
+        """The last census, counted in full (a quick one is redone) for what is reported."""
+        if not self.res.complete:
+            try:
+                self.res = self.census.run()
+            except Exception as e:  # noqa: BLE001 - reporting must not fail the drain
+                self.log("census_failed", level="error", error=f"{type(e).__name__}: {e}")
+            self.peak = max(self.peak, self.res.total)
+        return self.res
 
     def _judge(self, res: census_mod.CensusResult, now: float) -> Outcome | None:
         drained = self._drained(res)
@@ -405,6 +419,7 @@ class Drain:
 
     def _report(self, outcome: Outcome) -> None:
         elapsed = time.monotonic() - self.start
+        self._complete()
         fields = self._final_fields(outcome, elapsed)
         if outcome.status == ExitStatus.DRAINED:
             self.log("drain_completed", **fields)

@@ -17,7 +17,7 @@ import bisect
 import os
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 NETLINK_SOCK_DIAG = 4
 TCPDIAG_GETSOCK = 18
@@ -99,11 +99,22 @@ def _record(buf: bytes | bytearray | memoryview, at: int) -> Record:
     return (fam, st, src, _swap16(sp), dst, _swap16(dp), uid, inode)
 
 
+def _open() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                         NETLINK_SOCK_DIAG)
+    sock.bind((0, 0))
+    return sock
+
+
+# after each received chunk: the table so far and where the chunk's rows start; True
+# ends the dump there (the kernel builds the records of a dump chunk by chunk, as they
+# are read, so the rest is never built)
+Stop = Callable[[Table, int], bool]
+
+
 class SockDiag:
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                  NETLINK_SOCK_DIAG)
-        self.sock.bind((0, 0))
+        self.sock = _open()
         self.buf = bytearray(1 << 16)
         self.seq = 0
         self.compat = True  # the kernel answers TCPDIAG_GETSOCK (both families at once)
@@ -117,23 +128,26 @@ class SockDiag:
             mask |= 1 << st
         return mask
 
-    def table(self, states: Iterable[int]) -> Table:
+    def table(self, states: Iterable[int], stop: Stop | None = None) -> tuple[Table, bool]:
         """IPv4 and IPv6 sockets in ``states``, as columns, from one walk of the kernel's
-        tables (two walks when the compat request is refused)."""
+        tables (two walks when the compat request is refused), and whether it is all of
+        them (False: ``stop`` ended the dump early)."""
         mask = self._mask(states)
         if self.compat:
             try:
                 t = Table()
-                self._columns(TCPDIAG_GETSOCK, _COMPAT_REQ.pack(socket.AF_UNSPEC, 0, 0, 0, mask, 0), t)
-                return t
+                req = _COMPAT_REQ.pack(socket.AF_UNSPEC, 0, 0, 0, mask, 0)
+                return t, self._columns(TCPDIAG_GETSOCK, req, t, stop)
             except OSError:
                 self.compat = False
         t = Table()
         for family in (socket.AF_INET, socket.AF_INET6):
-            self._columns(SOCK_DIAG_BY_FAMILY, _REQ.pack(family, socket.IPPROTO_TCP, 0, mask), t)
-        return t
+            req = _REQ.pack(family, socket.IPPROTO_TCP, 0, mask)
+            if not self._columns(SOCK_DIAG_BY_FAMILY, req, t, stop):
+                return t, False
+        return t, True
 
-    def _columns(self, mtype: int, req: bytes, t: Table) -> None:
+    def _columns(self, mtype: int, req: bytes, t: Table, stop: Stop | None) -> bool:
         self.seq += 1
         seq = self.seq
         hdr = _NLMSGHDR.pack(_NLMSGHDR.size + len(req), mtype, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
@@ -141,8 +155,14 @@ class SockDiag:
         buf = self.buf
         while True:
             n = self.sock.recv_into(buf)
+            first = len(t)
             if self._chunk(bytes(buf[:n]), mtype, seq, t):
-                return
+                return True
+            if stop is not None and stop(t, first):
+                # the rest of this dump is never read: a new socket, not a stale reply
+                self.sock.close()
+                self.sock = _open()
+                return False
 
     def _chunk(self, chunk: bytes, mtype: int, seq: int, t: Table) -> bool:
         """Columns of one received chunk; True at the end of the dump."""
