@@ -36,6 +36,11 @@ DRAIN_AGENT_IMAGE = "meshcfg/drain-agent:0.1.0"
 # Debian packages standing in for distroless/base-debian12 (glibc) and the zlib the
 # Dockerfile adds: PyInstaller's bootloader links libz.so.1
 DRAIN_AGENT_PACKAGES = ("libc6", "zlib1g")
+# rollout-test's load generator needs python3 on PATH (its default image is
+# python:3.13-alpine): this host's Debian python3.11, its standard library and what it links
+PYTHON_IMAGE = "meshcfg.local/python:3.11"
+PYTHON_PACKAGES = ("python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
+                   "libc6", "zlib1g", "libssl3", "libexpat1")
 
 
 @dataclass
@@ -80,6 +85,15 @@ class KubeNode:
         self.ensure_image(DRAIN_AGENT_IMAGE, entries,
                           {"Entrypoint": ["/meshcfg-drain"], "User": "1337:1337"})
         return DRAIN_AGENT_IMAGE
+
+    def ensure_python_image(self) -> str:
+        entries = [*images.package_entries(PYTHON_PACKAGES),
+                   images.symlink("usr/bin/python3", "python3.11"),
+                   images.text("etc/passwd", images.PASSWD), images.text("etc/group", images.GROUP),
+                   images.directory("tmp", 0o1777)]
+        self.ensure_image(PYTHON_IMAGE, entries,
+                          {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"]})
+        return PYTHON_IMAGE
 
     # ------------------------------------------------------------ reading pods
 

@@ -99,9 +99,10 @@ def _register() -> None:
         get,
         live,
         render,
+        rollout,
     )
 
-    for module in (explain, get, live, render, admission, complete):
+    for module in (explain, get, live, render, admission, rollout, complete):
         for command in module.COMMANDS:
             command.params.append(verbose_option())
             add_examples(command, command.name or "")

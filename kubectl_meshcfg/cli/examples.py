@@ -102,6 +102,16 @@ EXAMPLES: dict[str, str] = {
   # Roll them (only kubectl.kubernetes.io/restartedAt changes)
   kubectl meshcfg restart -n shop -l app=web
 """,
+    "rollout-test": """
+  # Restart a Deployment under load and see whether its clients noticed (exit 3 if they did)
+  kubectl meshcfg rollout-test deploy/web -n shop --path /healthz
+
+  # Long requests in flight, straight to the pods (no Service routing), as JSON for CI
+  kubectl meshcfg rollout-test deploy/web --via endpoints --path /slow -c 8 -o json
+
+  # Evict the pods one at a time, as kubectl drain does, with an image from your registry
+  kubectl meshcfg rollout-test sts/db --evict --image registry.example.com/python:3.13-alpine
+""",
     "completion": """
   # kubectl meshcfg <TAB> through kubectl: put kubectl_complete-meshcfg on PATH
   ln -s "$(command -v kubectl-meshcfg)" ~/.local/bin/kubectl_complete-meshcfg

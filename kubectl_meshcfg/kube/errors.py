@@ -97,7 +97,7 @@ def _typed_error(status: int, data: bytes, body: Mapping[str, Any], call: Call,
         match = _USER_RE.search(message)
         who = f'User "{match[1]}"' if match else "you"
         return Forbidden(f"error: forbidden: {who} cannot {call.verb} {call.target()} "
-                         f"({_rbac_hint(call.verb)})")
+                         f"({_rbac_hint(call)})")
     if status == 404:
         details = body.get("details") or {}
         if details.get("kind") == "namespaces" and details.get("name"):
@@ -123,7 +123,14 @@ def _status_body(data: bytes) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _rbac_hint(verb: str) -> str:
+_ROLLOUT_TEST_ONLY = ("Service", "Event", "EndpointSlice", "Eviction")
+
+
+def _rbac_hint(call: Call) -> str:
+    verb, resource = call.verb, call.resource
+    if (resource.kind in _ROLLOUT_TEST_ONLY or resource.plural == "pods/log"
+            or (resource.kind == "Pod" and verb in ("create", "patch", "delete", "watch"))):
+        return "meshcfg-rollout-tester grants it: manifests/rbac/meshcfg-rollout-tester.yaml"
     if verb in ("patch", "create", "update", "delete"):
         return "meshcfg-editor grants it: manifests/rbac/meshcfg-editor.yaml"
     return "meshcfg-readonly grants it: manifests/rbac/meshcfg-readonly.yaml"

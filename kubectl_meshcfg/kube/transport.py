@@ -105,6 +105,52 @@ class Api:
             raise ApiError(f"error: the API server at {self.access.server} answered {method} "
                            f"{path} with something that is not JSON") from None
 
+    def open_stream(self, call: Call, path: str, query: Mapping[str, str]) -> Any:
+        """A GET whose body is read as it arrives (a watch, a log): the urllib3 response,
+        which the caller reads line by line and closes (`shutdown()` from another thread
+        ends a blocked read)."""
+        import urllib3  # noqa: PLC0415
+
+        pool = self._connect()
+        url = self.access.server + path + f"?{urlencode(query)}"
+        started = time.monotonic()
+        with self._lock:
+            self.requests += 1
+        try:
+            response = pool.request("GET", url, headers=dict(self._headers),
+                                    timeout=urllib3.Timeout(connect=10.0, read=None),
+                                    preload_content=False, redirect=False)
+        except urllib3.exceptions.HTTPError as error:
+            self._log("GET", url, "failed", started)
+            raise unreachable(self.access, error) from error
+        self._log("GET", url, f"{response.status} {response.reason or ''}".strip(), started)
+        if response.status >= 400:
+            data = response.read()
+            response.release_conn()
+            raise api_error(response.status, data, call, self.access)
+        return response
+
+    def text(self, call: Call, path: str, query: Mapping[str, str] | None = None) -> str:
+        """A GET whose answer is text, not JSON (a container's log)."""
+        import urllib3  # noqa: PLC0415
+
+        pool = self._connect()
+        url = self.access.server + path + (f"?{urlencode(query)}" if query else "")
+        started = time.monotonic()
+        with self._lock:
+            self.requests += 1
+        try:
+            response = pool.request("GET", url, headers=dict(self._headers),
+                                    timeout=urllib3.Timeout(connect=10.0, read=self.timeout),
+                                    preload_content=True, redirect=False)
+        except urllib3.exceptions.HTTPError as error:
+            self._log("GET", url, "failed", started)
+            raise unreachable(self.access, error) from error
+        self._log("GET", url, f"{response.status} {response.reason or ''}".strip(), started)
+        if response.status >= 400:
+            raise api_error(response.status, response.data, call, self.access)
+        return bytes(response.data).decode("utf-8", "replace")
+
     def get(self, call: Call, missing_ok: bool = False) -> Any:
         path = call.resource.path(call.namespace, call.name)
         return self.request("GET", call, path, missing_ok=missing_ok)

@@ -48,7 +48,7 @@ def kubectl_complete(path: str, *words: str, kubeconfig: str = "/nonexistent") -
 def test_subcommands(path: str) -> None:
     values, directive = kubectl_complete(path, "")
     assert values == ["admission", "apply", "completion", "delete", "diff", "explain", "get",
-                      "lint", "render", "restart", "sync"]
+                      "lint", "render", "restart", "rollout-test", "sync"]
     assert directive == ":4"           # no file names
     assert kubectl_complete(path, "ex") == (["explain"], ":4")
 

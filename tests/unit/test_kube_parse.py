@@ -59,3 +59,17 @@ def test_error_lines() -> None:
     pods = Call("list", TARGET_RESOURCES["Pod"], None)
     assert str(error(500, {"reason": "InternalError", "message": "etcd\n down"}, pods)) == (
         "error: list pods at cluster scope failed: 500 InternalError: etcd down")
+
+
+def test_rollout_tests_forbidden_calls_name_the_role_that_grants_them() -> None:
+    from kubectl_meshcfg.kube import rollout as api_rollout  # noqa: PLC0415
+
+    hint = "(meshcfg-rollout-tester grants it: manifests/rbac/meshcfg-rollout-tester.yaml)"
+    for call in (Call("create", TARGET_RESOURCES["Pod"], "ns", "gen"),
+                 Call("watch", api_rollout.ENDPOINT_SLICES, "ns"),
+                 Call("create", api_rollout.EVICTIONS, "ns", "web-1"),
+                 Call("get", api_rollout.POD_LOGS, "ns", "gen")):
+        found = error(403, {"message": "forbidden"}, call)
+        assert isinstance(found, Forbidden) and str(found).endswith(hint), str(found)
+    listing = error(403, {"message": "forbidden"}, Call("list", TARGET_RESOURCES["Pod"], "ns"))
+    assert "meshcfg-readonly grants it" in str(listing)
