@@ -68,7 +68,8 @@ def test_caveats_install_the_crd_and_name_the_shipped_rbac() -> None:
     assert f'"{store}/rbac/"' in caveats
     assert 'ln -s kubectl-meshcfg "${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-meshcfg"' in caveats
     roles = rbac_names()
-    assert roles == {"meshcfg-readonly", "meshcfg-editor", "meshcfg-revision-reader"}
+    assert roles == {"meshcfg-readonly", "meshcfg-editor", "meshcfg-revision-reader",
+                     "meshcfg-rollout-tester"}
     assert all(role in caveats for role in roles)
 
 
