@@ -92,7 +92,10 @@ def test_outcomes_are_counted_and_stop_waits_for_requests_in_flight(
     gen.reader.join(10)
     log = gen.log()
     assert "done" in log.events and log.other == []
-    assert len(log.requests) == 3 and {r.status for r in log.requests} == {"200"}
+    # the three held requests were answered, not cut (a worker may start one more in the
+    # 0.1 s the generator keeps its last read of the annotations)
+    assert len(log.requests) >= 3 and {r.status for r in log.requests} == {"200"}
+    assert log.events["done"] >= max(r.end for r in log.requests)
 
 
 def test_a_cut_request_and_a_refused_target_are_failures(tmp_path: Path,
