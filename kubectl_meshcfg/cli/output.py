@@ -73,7 +73,12 @@ def format_value(value: Any) -> str:
 def explain_text(effective: Effective) -> str:
     target = effective["target"]
     lines = [f"{target['kind']}: {target['name']}.{target['namespace']}",
-             f"Precedence: {effective['precedence']} ({_order(effective['precedence'])})", ""]
+             f"Precedence: {effective['precedence']} ({_order(effective['precedence'])})"]
+    if _istio_sourced(effective):
+        lines.append("Istio ProxyConfigs: istio-global < istio-namespace above mesh; istio-workload "
+                     "above all for proxyMetadata, below meshcfg's layers for concurrency "
+                     "(docs/precedence.md)")
+    lines.append("")
     rows = [("FIELD", "VALUE", "SOURCE", "OVERRIDES")]
     for path, field in effective["fields"].items():
         shadowed = ", ".join(f"{format_value(e['value'])} ({describe_source(e['source'])})"
@@ -86,6 +91,12 @@ def explain_text(effective: Effective) -> str:
     lines += table(rows)
     lines += warnings_text(effective["warnings"])
     return "\n".join(lines) + "\n"
+
+
+def _istio_sourced(effective: Effective) -> bool:
+    return any(entry["source"]["layer"].startswith("istio-")
+               for field in effective["fields"].values()
+               for entry in [field, *field["overridden"]])
 
 
 def _order(precedence: str) -> str:

@@ -72,6 +72,7 @@ def test_explain_lint_and_render_with_istio_proxyconfigs(tmp_path: Path) -> None
 
     text = run("explain", "deploy/web", "-n", "shop", "--local", "-f", str(tmp_path))
     assert "istio-workload ProxyConfig shop/web-threads" in text.stdout
+    assert text.stdout.splitlines()[2].startswith("Istio ProxyConfigs: istio-global < ")
     lint = run("lint", "-n", "shop", "--local", "-f", str(tmp_path))
     assert lint.exit_code == 3
     warned = [line for line in lint.stdout.splitlines() if "ProxyConfigOverriddenAtRuntime" in line]
