@@ -15,7 +15,17 @@ from clusterlib import KubeCluster
 from kubectl_meshcfg.kube import proxyconfigs as kube_proxyconfigs
 from kubectl_meshcfg.kube.resources import Resource
 
-from .livelib import ROOT, Meshcfg, crd, kubectl_apply, mesh_ns, meshcfg, pod  # noqa: F401
+from .livelib import (  # noqa: F401
+    ROOT,
+    Meshcfg,
+    crd,
+    deployment,
+    kubectl_apply,
+    mesh_ns,
+    meshcfg,
+    pod,
+    spc,
+)
 
 CRD_NAME = "proxyconfigs.networking.istio.io"
 
@@ -142,3 +152,31 @@ def test_a_cluster_without_the_crd_has_none(meshcfg: Meshcfg, kube_cluster: Kube
     assert result.code == 0, result.err
     assert result.err == ""
     assert result.json()["fields"]["proxy.concurrency"]["source"]["layer"] == "default"
+
+
+def test_sync_leaves_what_proxyconfigs_set_to_istiod(
+        meshcfg: Meshcfg, kube_cluster: KubeCluster, test_namespace: str,  # noqa: F811
+        mesh_ns: str, istio_crd: None) -> None:  # noqa: F811
+    """sync writes meshcfg's concurrency (it must beat the workload ProxyConfig when
+    pilot-agent starts) but no copy of what the ProxyConfigs set, and a second sync has
+    nothing to do."""
+    ns = test_namespace
+    kubectl_apply(kube_cluster,
+                  proxy_config("dns", ns, {"environmentVariables": {"ISTIO_META_DNS_CAPTURE": "true",
+                                                                    "TEAM": "istio"}}),
+                  proxy_config("threads", ns, {"selector": {"matchLabels": {"app": "web"}},
+                                               "concurrency": 4}),
+                  spc("ours", ns, {"proxy": {"concurrency": 2}}),
+                  deployment("web", ns, {"app": "web"}))
+    first = meshcfg("sync", "-n", ns, f"--istio-namespace={mesh_ns}")
+    assert first.code == 0, first.err
+    template = kube_cluster.get_json("deployment", "web", "-n", ns)["spec"]["template"]
+    written = yaml.safe_load(template["metadata"]["annotations"]["proxy.istio.io/config"])
+    assert written["concurrency"] == 2
+    assert "ISTIO_META_DNS_CAPTURE" not in written["proxyMetadata"]
+    assert "TEAM" not in written["proxyMetadata"]
+    again = meshcfg("sync", "-n", ns, f"--istio-namespace={mesh_ns}")
+    assert again.out.rstrip().endswith("0 synced, 1 unchanged, 0 failed, 0 skipped"), again.out
+    explained = meshcfg("explain", "deploy/web", "-n", ns, "-o", "json").json()
+    assert explained["fields"]["proxy.concurrency"]["value"] == 2
+    assert "ProxyConfigOverriddenAtRuntime" in [w["code"] for w in explained["warnings"]]
