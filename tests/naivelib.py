@@ -71,8 +71,10 @@ def resolve_naive(configs: Sequence[SidecarProxyConfig], mesh: MeshConfig | None
                   for w, r in read.invalid]
     # Istio's ProxyConfigs, as pilot/pkg/model/proxy_config.go picks them (oldest first;
     # a selector without labels counts for no scope; no namespace layer in the root)
-    istio_oldest = sorted((c for c in proxy_configs if not c.ignored),
-                          key=pcs.IstioProxyConfig.age_key)
+    # istiod of a revision reads unlabelled objects and those labelled istio.io/rev=<it>
+    own = _revision(target, revisions or Revisions())
+    istio_oldest = sorted((c for c in proxy_configs if not c.ignored
+                           and c.revision in (None, own)), key=pcs.IstioProxyConfig.age_key)
     istio_candidates = {
         pcs.GLOBAL: [c for c in istio_oldest if c.namespace == root and c.selector is None],
         pcs.NAMESPACE: [c for c in istio_oldest if c.selector is None

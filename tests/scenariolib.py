@@ -86,9 +86,11 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Any], Any]:
 
 
 def istio_pc(namespace: str, name: str, spec: dict[str, Any], created: str | None = None,
-             order: int = 0) -> pcs.IstioProxyConfig:
+             order: int = 0, revision: str | None = None) -> pcs.IstioProxyConfig:
     """An Istio ProxyConfig (networking.istio.io/v1beta1), parsed as the loader does."""
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if revision is not None:
+        meta["labels"] = {pcs.REVISION_LABEL: revision}
     if created:
         meta["creationTimestamp"] = created
     doc = {"apiVersion": pcs.API_VERSION, "kind": pcs.KIND, "metadata": meta, "spec": spec}
@@ -108,8 +110,9 @@ def istio_specs(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def proxy_config_sets(draw: st.DrawFn) -> list[pcs.IstioProxyConfig]:
-    """Istio ProxyConfigs at every scope, some competing, some created in the same second."""
+def proxy_config_sets(draw: st.DrawFn, revisioned: bool = False) -> list[pcs.IstioProxyConfig]:
+    """Istio ProxyConfigs at every scope, some competing, some created in the same second
+    (with `revisioned`, some labelled for the default or a canary revision)."""
     found = []
     for index in range(draw(st.integers(0, 5))):
         namespace = draw(st.sampled_from([ROOT, "ai", "other"]))
@@ -118,7 +121,9 @@ def proxy_config_sets(draw: st.DrawFn) -> list[pcs.IstioProxyConfig]:
             spec["selector"] = {"matchLabels": draw(LABELS.filter(bool))}
         created = draw(st.none() | st.sampled_from(
             [f"2026-0{m}-01T00:00:00Z" for m in range(1, 4)]))
-        found.append(istio_pc(namespace, f"p{index}", spec, created=created, order=index))
+        revision = draw(st.sampled_from([None, "default", "canary"])) if revisioned else None
+        found.append(istio_pc(namespace, f"p{index}", spec, created=created, order=index,
+                              revision=revision))
     return found
 
 

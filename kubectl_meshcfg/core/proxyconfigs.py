@@ -38,6 +38,7 @@ LAYERS = (GLOBAL, NAMESPACE, WORKLOAD)
 MAX_INT32 = 2**31 - 1
 MAX_ENV_VALUE = 2048                 # the CRD's maxLength of environmentVariables values
 SPEC_KEYS = ("selector", "concurrency", "environmentVariables", "image")
+REVISION_LABEL = "istio.io/rev"
 RUNTIME_LEAVES = frozenset({"proxy.concurrency"})   # pilot-agent re-applies the annotation
 
 
@@ -58,6 +59,7 @@ class IstioProxyConfig:
     origin: Origin = CLUSTER
     invalid: tuple[tuple[str, str], ...] = ()   # (where, reason): values the proxy cannot use
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    revision: str | None = None      # label istio.io/rev: only that revision's istiod reads it
 
     @property
     def ref(self) -> str:
@@ -73,6 +75,11 @@ class IstioProxyConfig:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return self.selector is not None and self.selector.items() <= labels.items()
+
+    def in_revision(self, revision: str) -> bool:
+        """istiod of a revision reads unlabelled objects and its own (pkg/config/model.go
+        LabelsInRevision, used by pilot/pkg/config/kube/crdclient; tags do not count)."""
+        return self.revision is None or self.revision == revision
 
     def source(self, layer: str) -> Source:
         return {"layer": layer, "kind": KIND, "namespace": self.namespace, "name": self.name}
@@ -127,11 +134,14 @@ def parse(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     if problems:
         raise InvalidInput(problems)
     created = meta.get("creationTimestamp")
+    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+    assert isinstance(labels, dict)
+    revision = labels.get(REVISION_LABEL)
     return IstioProxyConfig(namespace=str(namespace), name=str(name), values=values,
                             selector=selector, ignored=ignored,
                             created=str(created) if created else None, load_order=load_order,
                             origin=origin, invalid=tuple((f"{obj} {w}", r) for w, r in invalid),
-                            raw=doc)
+                            raw=doc, revision=str(revision) if revision is not None else None)
 
 
 def _word(value: Any) -> str:
@@ -199,6 +209,7 @@ class Scopes:
     global_: list[IstioProxyConfig] = field(default_factory=list)
     namespace: dict[str, list[IstioProxyConfig]] = field(default_factory=dict)
     workload: dict[str, list[IstioProxyConfig]] = field(default_factory=dict)
+    revisioned: bool = False          # some object is labelled istio.io/rev
 
     @classmethod
     def of(cls, configs: Iterable[IstioProxyConfig], root_namespace: str) -> Scopes:
@@ -206,6 +217,7 @@ class Scopes:
         for config in sorted(configs, key=IstioProxyConfig.age_key):
             if config.ignored:
                 continue
+            scopes.revisioned = scopes.revisioned or config.revision is not None
             if config.selector is not None:
                 scopes.workload.setdefault(config.namespace, []).append(config)
             elif config.namespace == root_namespace:
@@ -214,12 +226,19 @@ class Scopes:
                 scopes.namespace.setdefault(config.namespace, []).append(config)
         return scopes
 
-    def for_namespace(self, namespace: str) -> list[IstioProxyConfig]:
-        """Skipped for pods in the root namespace (pilot/pkg/model/proxy_config.go)."""
-        return [] if namespace == self.root_namespace else self.namespace.get(namespace, [])
+    def for_global(self, revision: str) -> list[IstioProxyConfig]:
+        return [c for c in self.global_ if c.in_revision(revision)]
 
-    def for_workload(self, namespace: str, labels: Mapping[str, str]) -> list[IstioProxyConfig]:
-        return [c for c in self.workload.get(namespace, ()) if c.matches(labels)]
+    def for_namespace(self, namespace: str, revision: str) -> list[IstioProxyConfig]:
+        """Skipped for pods in the root namespace (pilot/pkg/model/proxy_config.go)."""
+        if namespace == self.root_namespace:
+            return []
+        return [c for c in self.namespace.get(namespace, ()) if c.in_revision(revision)]
+
+    def for_workload(self, namespace: str, labels: Mapping[str, str], revision: str
+                     ) -> list[IstioProxyConfig]:
+        return [c for c in self.workload.get(namespace, ())
+                if c.matches(labels) and c.in_revision(revision)]
 
 
 def conflicts(layer: str, candidates: Sequence[IstioProxyConfig]) -> list[Finding]:

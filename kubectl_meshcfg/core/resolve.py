@@ -161,12 +161,13 @@ class Resolver:
     def _base(self, revision: str) -> _Base:
         """The default, mesh and istio-global layers of a revision (its own ConfigMaps;
         the default revision's where it has none)."""
-        if revision not in self._inputs:
-            revision = revs.DEFAULT
+        inputs = revision if revision in self._inputs else revs.DEFAULT
+        if not self.istio.revisioned:
+            revision = inputs   # no ProxyConfig is labelled for a revision: share the base
         base = self._bases.get(revision)
         if base is None:
             found: list[Finding] = []
-            desc = _chains(self._base_layers(*self._inputs[revision], found))
+            desc = _chains(self._base_layers(*self._inputs[inputs], found, revision))
             base = self._bases[revision] = _Base(
                 desc, {leaf: _field(desc[leaf]) for leaf in sorted(desc, key=fields.sort_key)},
                 found)
@@ -179,7 +180,7 @@ class Resolver:
                                 revisions.tags)
 
     def _base_layers(self, mesh: MeshConfig | None, injector: InjectorValues | None,
-                     found: list[Finding]) -> list[_Layer]:
+                     found: list[Finding], revision: str = revs.DEFAULT) -> list[_Layer]:
         layers = default_layers(injector, found)
         if mesh is not None:
             source: Source = {"layer": "mesh", "kind": "ConfigMap", "namespace": mesh.namespace,
@@ -189,10 +190,11 @@ class Resolver:
             found += [
                 warnings.invalid_input("InvalidMeshConfig", f"{mesh.namespace}/{mesh.name} {where}",
                                        reason) for where, reason in read.invalid]
-        if self.istio.global_:
-            layers.append(_istio_layer(pcs.GLOBAL, self.istio.global_[0]))
-            found += pcs.conflicts(pcs.GLOBAL, self.istio.global_)
-            found += pcs.invalid_values(self.istio.global_[:1])
+        istio_global = self.istio.for_global(revision)
+        if istio_global:
+            layers.append(_istio_layer(pcs.GLOBAL, istio_global[0]))
+            found += pcs.conflicts(pcs.GLOBAL, istio_global)
+            found += pcs.invalid_values(istio_global[:1])
         return layers
 
     def resolve_all(self, targets: Iterable[Target]) -> list[Effective]:
@@ -209,8 +211,10 @@ class Resolver:
     def resolve(self, target: Target) -> Effective:
         """The SPEC section 4 EffectiveSidecarConfig of one target."""
         workload = self.matching_workload_configs(target)
-        istio_workload = self.istio.for_workload(target.namespace, target.labels)
-        stack = self._stack_for(target, workload, istio_workload[:1])
+        revision = self.revision(target) if len(self._inputs) > 1 or self.istio.revisioned \
+            else revs.DEFAULT
+        istio_workload = self.istio.for_workload(target.namespace, target.labels, revision)
+        stack = self._stack_for(target, revision, workload, istio_workload[:1])
         layer = ann.read_annotations(target.annotations, target.synced_keys)
         fields_ = stack.with_annotations(layer, self._annotation_sources)
         self._derive_concurrency(fields_)
@@ -278,11 +282,10 @@ class Resolver:
         candidates = self.namespace_configs.get(namespace)
         return candidates[0] if candidates else None
 
-    def _stack_for(self, target: Target, workload: list[SidecarProxyConfig],
+    def _stack_for(self, target: Target, revision: str, workload: list[SidecarProxyConfig],
                    istio_workload: list[pcs.IstioProxyConfig]) -> _Stack:
         namespace = self.namespace_config(target.namespace)
-        istio_namespace = self.istio.for_namespace(target.namespace)
-        revision = self.revision(target) if len(self._inputs) > 1 else revs.DEFAULT
+        istio_namespace = self.istio.for_namespace(target.namespace, revision)
         key = (revision, namespace.ref if namespace else None,
                workload[0].ref if workload else None,
                istio_namespace[0].ref if istio_namespace else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -24,10 +25,15 @@ def test_the_fast_resolver_agrees_with_the_naive_reading_of_the_spec(
 
 
 @settings(max_examples=300, deadline=None)
-@given(scenarios(), proxy_config_sets(), st.sampled_from([None, "annotation-first", "workload-first"]))
+@given(scenarios(), proxy_config_sets(revisioned=True),
+       st.sampled_from([None, "annotation-first", "workload-first"]),
+       st.sampled_from([None, "canary"]))
 def test_with_istio_proxyconfigs_the_fast_resolver_agrees_with_the_naive_reading(
-        scenario: tuple[list[Any], Any], proxy_configs: list[Any], precedence: str | None) -> None:
+        scenario: tuple[list[Any], Any], proxy_configs: list[Any], precedence: str | None,
+        revision: str | None) -> None:
     configs, target = scenario
+    if revision is not None:    # a pod of another revision: its istiod reads other objects
+        target = dataclasses.replace(target, labels={**target.labels, "istio.io/rev": revision})
     fast = Resolver(configs, None, precedence=precedence, proxy_configs=proxy_configs)
     assert fast.resolve(target) == resolve_naive(configs, None, target, precedence=precedence,
                                                  proxy_configs=proxy_configs)

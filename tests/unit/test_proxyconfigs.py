@@ -224,3 +224,19 @@ def test_diff_overlays_proxyconfigs_and_reaches_their_namespaces() -> None:
     assert [i["target"]["name"] for i in found["items"]] == ["p"]
     assert affected_namespaces(change, ROOT) == {"ai"}
     assert affected_namespaces(Inventory(proxy_configs=[istio_pc(ROOT, "g", {})]), ROOT) is None
+
+
+def test_an_object_labelled_for_a_revision_is_read_by_that_revisions_istiod_only() -> None:
+    canary = [istio_pc("ai", "c", {"concurrency": 7})]
+    labelled = pcs.parse({"apiVersion": "networking.istio.io/v1beta1", "kind": "ProxyConfig",
+                          "metadata": {"name": "c", "namespace": "ai",
+                                       "labels": {"istio.io/rev": "canary"}},
+                          "spec": {"concurrency": 7}}, Origin("pc.yaml", 1), "default")
+    assert labelled.revision == "canary" and canary[0].revision is None
+    on_default = run([], [labelled], pod("ai"))
+    on_canary = run([], [labelled], pod("ai", labels={"istio.io/rev": "canary"}))
+    assert layer(on_default, "proxy.concurrency") == "default"
+    assert (value(on_canary, "proxy.concurrency"), layer(on_canary, "proxy.concurrency")) == \
+        (7, "istio-namespace")
+    assert value(run([], canary, pod("ai", labels={"istio.io/rev": "canary"})),
+                 "proxy.concurrency") == 7
