@@ -222,12 +222,15 @@ def main() -> None:
     pods_seen = json.loads((workdir / "kubectl.json").read_text())["items"]
     bench_pods = sum(1 for p in pods_seen if (p["metadata"].get("labels") or {}).get(LABEL))
     requests, per_path = request_count(meshcfg, env)
-    configs_total = len(transport.Api(load_access(kubeconfig, None)).list(resources.SIDECAR_CONFIGS, None))
+    api = transport.Api(load_access(kubeconfig, None))
+    configs_total = len(api.list(resources.SIDECAR_CONFIGS, None))
+    namespaces_total = len(api.list(resources.NAMESPACES, None))
     page = transport.DEFAULT_PAGE_SIZE
     pages = math.ceil(len(pods_seen) / page) + math.ceil(configs_total / page)
+    namespace_pages = math.ceil(namespaces_total / page)
     # the mesh and injector ConfigMaps, one page at least per workload kind, then pods and
-    # configs pages
-    expected = 2 + (len(resources.TARGET_RESOURCES) - 1) + pages
+    # configs pages, and the namespaces' labels (the revision of pods not injected yet)
+    expected = 2 + (len(resources.TARGET_RESOURCES) - 1) + pages + namespace_pages
 
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
     print(f"cluster: {len(pods_seen)} pods ({bench_pods} from the benchmark), "
@@ -241,7 +244,8 @@ def main() -> None:
     print(f"output sizes: meshcfg {(workdir / 'meshcfg.json').stat().st_size / 1e6:.1f} MB, "
           f"kubectl {(workdir / 'kubectl.json').stat().st_size / 1e6:.1f} MB")
     print(f"meshcfg API requests: {requests} (expected: 2 ConfigMaps + 6 workload lists "
-          f"+ {pages} pages of {transport.DEFAULT_PAGE_SIZE} pods/configs = {expected})")
+          f"+ {pages} pages of {transport.DEFAULT_PAGE_SIZE} pods/configs + {namespace_pages} "
+          f"of namespaces = {expected})")
     for path, count in sorted(per_path.items()):
         print(f"  {count:4d}  GET {path}")
 
