@@ -47,9 +47,11 @@ def bootstrap_template() -> Path:
     return path
 
 
-def prepare(workdir: Path, envoy_program: str, uid: int | None = None) -> None:
+def prepare(workdir: Path, envoy_program: str, uid: int | None = None,
+            envoy_script: str | None = None) -> None:
     """Lays out pilot-agent's working directory; ``envoy`` there runs the stand-in as
-    ``envoy_program`` (an executable whose name is ``envoy``) with Envoy's arguments."""
+    ``envoy_program`` (an executable whose name is ``envoy``) with Envoy's arguments;
+    ``envoy_script`` is where envoy.py is as that program sees it (a pod's mount)."""
     (workdir / "var/run/secrets/istio").mkdir(parents=True, exist_ok=True)
     (workdir / "var/lib/istio/envoy").mkdir(parents=True, exist_ok=True)
     (workdir / "etc").mkdir(exist_ok=True)
@@ -59,7 +61,8 @@ def prepare(workdir: Path, envoy_program: str, uid: int | None = None) -> None:
                    check=True, capture_output=True)
     shutil.copyfile(bootstrap_template(), workdir / "var/lib/istio/envoy/envoy_bootstrap_tmpl.json")
     wrapper = workdir / "envoy"
-    wrapper.write_text(f'#!/bin/sh\nexec {envoy_program} {HERE / "envoy.py"} "$@"\n')
+    script = envoy_script or str(HERE / "envoy.py")
+    wrapper.write_text(f'#!/bin/sh\nexec {envoy_program} {script} "$@"\n')
     wrapper.chmod(0o755)
     if uid is not None:
         for path in [workdir, *workdir.rglob("*")]:

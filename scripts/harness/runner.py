@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ touches on the host, for the length of the run only:
     covered there by a tmpfs that bind-mounts only those paths. Nothing is mounted in the
     host's namespace; no permission, owner or file outside /tmp/meshcfg-pod-* changes.
 """
+
+
+Idle = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
 
 
 def log(msg: str) -> None:
@@ -300,13 +304,41 @@ class Scenario:
         await http11.read_message(r)
         return r, w
 
+    # ---- the load: shared with the real node's scenarios (scripts/node/termination.py)
+    async def start_load(self) -> tuple[Idle, str, list[asyncio.Task[str]]]:
+        """The idle keep-alive clients, then the requests, in flight from now on."""
+        a = self.args
+        idle = [await self.idle_client() for _ in range(a.idle_clients)]
+        path = f"/{'call-out' if a.outbound else 'delay'}/{a.request_seconds:g}"
+        return idle, path, [asyncio.create_task(self.one_request(path)) for _ in range(a.requests)]
+
+    async def late_load(self) -> list[asyncio.Task[str]]:
+        """A rollout: other proxies still route to this pod for a moment after its stop."""
+        await asyncio.sleep(self.args.late_after)
+        self.connection_close = 0
+        return [asyncio.create_task(self.one_request("/delay/0.2"))
+                for _ in range(self.args.late_requests)]
+
+    async def outcomes(self, tasks: list[asyncio.Task[str]], late: list[asyncio.Task[str]],
+                       idle: Idle, stopping: Awaitable[Any]) -> Counter[str]:
+        """The requests' statuses (the late ones' in self.late) once they are answered, or
+        the grace period + 20 s passed, and the pod stopped."""
+        done: set[asyncio.Task[str]] = set()
+        if tasks or late:
+            done, pending = await asyncio.wait(tasks + late, timeout=self.args.grace_seconds + 20)
+            for t in pending:
+                t.cancel()
+        await stopping
+        self.late = Counter(t.result() if t in done else "timeout" for t in late)
+        for _, w in idle:
+            w.close()
+        return Counter(t.result() if t in done else "timeout" for t in tasks)
+
     async def run(self) -> dict[str, Any]:
         a = self.args
         assert self.app is not None and self.proxy is not None
         loop = asyncio.get_running_loop()
-        idle = [await self.idle_client() for _ in range(a.idle_clients)]
-        path = f"/{'call-out' if a.outbound else 'delay'}/{a.request_seconds:g}"
-        tasks = [asyncio.create_task(self.one_request(path)) for _ in range(a.requests)]
+        idle, path, tasks = await self.start_load()
         n = a.requests
         if n:
             # a share of the load in flight (or already answered: a proxy refusing a few
@@ -322,24 +354,9 @@ class Scenario:
         stopping = loop.run_in_executor(None, kubelet.delete_pod, self.app, self.proxy)
         if a.kill_envoy_at is not None:
             loop.call_later(a.kill_envoy_at, self.kill_envoy)
-        late: list[asyncio.Task[str]] = []
-        if a.late_requests:
-            # a rollout: other proxies still route to this pod for a moment
-            await asyncio.sleep(a.late_after)
-            self.connection_close = 0
-            late = [asyncio.create_task(self.one_request("/delay/0.2"))
-                    for _ in range(a.late_requests)]
-        done: set[asyncio.Task[str]] = set()
-        if tasks or late:
-            done, pending = await asyncio.wait(tasks + late, timeout=a.grace_seconds + 20)
-            for t in pending:
-                t.cancel()
-        await stopping
-        self.late = Counter(t.result() if t in done else "timeout" for t in late)
+        late = await self.late_load() if a.late_requests else []
+        statuses = await self.outcomes(tasks, late, idle, stopping)
         seconds_to_exit = max(self.app.exited_at or 0, self.proxy.exited_at or 0)
-        statuses = Counter(t.result() if t in done else "timeout" for t in tasks)
-        for _, w in idle:
-            w.close()
         return self.report(kubelet, statuses, seconds_to_exit)
 
     def kill_envoy(self) -> None:

@@ -1,7 +1,9 @@
 """The termination harness's scenarios on the real node: the same arguments as
 scripts/termination-harness, the same report, but the pod is a real pod deleted through
 the API and stopped by the real kubelet (preStop, SIGTERM, grace, SIGKILL), with the
-harness's app and proxy stand-ins as its containers (Envoy cannot run here).
+harness's app, and in the proxy container Istio's real pilot-agent as PID 1 running the
+harness's Envoy stand-in (Envoy cannot run here); `--pilot-agent standin` puts the
+harness's Python pilot-agent stand-in there instead.
 
 Clients on the host stand for an ingress gateway (as in the harness): they connect to
 the pod IP's inbound port 15006 over the node's bridge. The "external" service of the
@@ -37,7 +39,8 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(ROOT))
 
-from harness.runner import NETSTAT_LOOP, Scenario  # noqa: E402
+from harness import pilot_agent  # noqa: E402
+from harness.runner import NETSTAT_LOOP, STATS_MATCHERS, Scenario  # noqa: E402
 from harness.runner import parse_args as harness_args  # noqa: E402
 
 from kubectl_meshcfg.core.model import Target  # noqa: E402
@@ -79,14 +82,42 @@ def logged(cmd: list[str], name: str, before: str = "") -> list[str]:
 
 PROXY_BIN = {"name": "proxy-bin", "emptyDir": {}}
 PROXY_BIN_MOUNT = {"name": "proxy-bin", "mountPath": "/proxy-bin"}
+# the real pilot-agent: its binary (scripts/pilot-agent) from the host, its working
+# directory (pilot_agent.prepare, under /out) copied into an emptyDir per pod, where it
+# writes the bootstrap and its sockets as in the proxyv2 image's /
+PILOT_AGENT_DIR = "/pilot-agent"
+PILOT_WORK = {"name": "pilot-work", "emptyDir": {}}
+PILOT_WORK_DIR = "/pilot-work"
+ENVOY_LINK = f"ln -sf {PY} /proxy-bin/envoy; "
 
 
 def proxy_command(args: list[str]) -> list[str]:
-    """The harness's proxy stand-in as the container's PID 1, its processes' argv[0] being
-    links named pilot-agent and envoy (what netstat -p and the agent see), as in the harness."""
+    """The harness's pilot-agent STAND-IN (proxy.py) as the container's PID 1, its
+    processes' argv[0] being links named pilot-agent and envoy (what netstat -p and the
+    agent see), as in the harness; only for --pilot-agent standin."""
     links = "".join(f"ln -sf {PY} /proxy-bin/{n}; " for n in ("pilot-agent", "envoy"))
     return logged(["/proxy-bin/pilot-agent", "/repo/scripts/harness/proxy.py", "--role",
                    "pilot-agent", "--envoy", "/proxy-bin/envoy", *args], "proxy", links)
+
+
+def real_proxy_command() -> list[str]:
+    """Istio's pilot-agent as PID 1 (`pilot-agent proxy sidecar`, as injected), starting
+    the Envoy stand-in (envoy.py, through the link named envoy) as its Envoy."""
+    setup = f"{ENVOY_LINK}cp -R /out/pilot-work/. {PILOT_WORK_DIR}/; "
+    return logged([f"{PILOT_AGENT_DIR}/pilot-agent", "proxy", "sidecar"], "proxy", setup)
+
+
+def pilot_agent_line(line: str) -> dict[str, Any] | None:
+    """A line of Istio's log (`2026-12-03T13:10:00.123456Z<TAB>info<TAB>message`) as a
+    record with its wall-clock time, else None."""
+    stamp, _, rest = line.partition("\t")
+    if not stamp[:4].isdigit() or "T" not in stamp:
+        return None
+    try:
+        datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return {"time": stamp, "raw": rest.split("\t", 1)[-1]}
 
 
 class NodeScenario(Scenario):
@@ -132,6 +163,7 @@ class NodeScenario(Scenario):
     # ---- pod construction -------------------------------------------------
     def spec(self) -> dict[str, Any]:
         a = self.args
+        self.prepare_pilot_agent()
         mounts = [{"name": "usr", "mountPath": "/usr", "readOnly": True},
                   {"name": "repo", "mountPath": "/repo", "readOnly": True},
                   {"name": "out", "mountPath": "/out"}]
@@ -144,22 +176,17 @@ class NodeScenario(Scenario):
                                   "--outbound-pool", str(a.app_outbound_pool)], "app"),
                "env": env, "volumeMounts": mounts,
                "securityContext": {"runAsUser": APP_UID, "runAsGroup": APP_UID}}
-        proxy_args = ["--drain-seconds", str(a.drain_seconds), "--status-port",
-                      str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
-        if a.no_admin_stats:
-            proxy_args.append("--no-stats")
         proxy: dict[str, Any] = {
             "name": "istio-proxy", "image": HOST_IMAGE, "imagePullPolicy": "Never",
-            "command": proxy_command(proxy_args),
-            "env": [*env, *agent_env(),
-                    {"name": "PROXY_CONFIG",
-                     "value": json.dumps({"terminationDrainDuration": f"{a.drain_seconds}s"})},
+            **self.proxy_process(),
+            "env": [*env, *agent_env(), *self.proxy_env(),
                     # a harness flag left out means the agent's own default
                     *({"name": f"MESHCFG_DRAIN_{k}", "value": v} for k, v in
                       (("MIN_DRAIN", a.min_drain), ("POLL_INTERVAL", a.poll_interval))
                       if v is not None)],
             "volumeMounts": [*mounts, PROXY_BIN_MOUNT,
-                             {"name": AGENT_VOLUME, "mountPath": AGENT_DIR}],
+                             {"name": AGENT_VOLUME, "mountPath": AGENT_DIR},
+                             *self.pilot_agent_mounts()],
             "readinessProbe": {"tcpSocket": {"port": 15006}, "periodSeconds": 1},
             "securityContext": {"runAsUser": PROXY_UID, "runAsGroup": PROXY_UID,
                                 "readOnlyRootFilesystem": True}}
@@ -179,8 +206,67 @@ class NodeScenario(Scenario):
                          "volumes": [{"name": "usr", "hostPath": {"path": "/usr"}},
                                      {"name": "repo", "hostPath": {"path": str(ROOT)}},
                                      {"name": "out", "hostPath": {"path": str(self.out)}},
-                                     {"name": AGENT_VOLUME, "emptyDir": {}}, PROXY_BIN],
+                                     {"name": AGENT_VOLUME, "emptyDir": {}}, PROXY_BIN,
+                                     *self.pilot_agent_volumes()],
                          "initContainers": init, "containers": containers}}
+
+    # ---- the proxy container: the real pilot-agent, or the stand-in -------
+    @property
+    def real(self) -> bool:
+        return bool(self.args.pilot_agent == "real")
+
+    def proxy_process(self) -> dict[str, Any]:
+        a = self.args
+        if self.real:
+            return {"command": real_proxy_command(), "workingDir": PILOT_WORK_DIR}
+        proxy_args = ["--drain-seconds", str(a.drain_seconds), "--status-port",
+                      str(a.status_port), "--pool-prewarm", str(a.proxy_pool)]
+        if a.no_admin_stats:
+            proxy_args.append("--no-stats")
+        return {"command": proxy_command(proxy_args)}
+
+    def injected_proxy_config(self) -> dict[str, Any]:
+        a = self.args
+        if not self.real:
+            return {"terminationDrainDuration": f"{a.drain_seconds}s"}
+        return pilot_agent.proxy_config(Path(PILOT_WORK_DIR), a.drain_seconds,
+                                        stats_matcher=STATS_MATCHERS[a.stats])
+
+    def proxy_env(self) -> list[dict[str, Any]]:
+        """PROXY_CONFIG as injected (the agent reads it too); for pilot-agent what the
+        injector gives it from the downward API, and what real Envoy would learn from
+        istiod (the harness's MESHCFG_ENVOY_* variables)."""
+        env: list[dict[str, Any]] = [{"name": "PROXY_CONFIG",
+                                      "value": json.dumps(self.injected_proxy_config())}]
+        if not self.real:
+            return env
+        a = self.args
+        env += [{"name": "INSTANCE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "HOME", "value": PILOT_WORK_DIR},
+                {"name": "MESHCFG_ENVOY_POOL_PREWARM", "value": str(a.proxy_pool)},
+                {"name": "MESHCFG_ENVOY_NO_STATS", "value": "1" if a.no_admin_stats else ""}]
+        if a.exit_on_zero:
+            env.append({"name": "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "value": "true"})
+        return env
+
+    def pilot_agent_mounts(self) -> list[dict[str, Any]]:
+        if not self.real:
+            return []
+        return [{"name": "pilot-agent", "mountPath": PILOT_AGENT_DIR, "readOnly": True},
+                {"name": PILOT_WORK["name"], "mountPath": PILOT_WORK_DIR}]
+
+    def pilot_agent_volumes(self) -> list[dict[str, Any]]:
+        if not self.real:
+            return []
+        binary = Path(pilot_agent.binary())
+        return [{"name": "pilot-agent", "hostPath": {"path": str(binary.parent)}}, PILOT_WORK]
+
+    def prepare_pilot_agent(self) -> None:
+        """The working directory the pods copy: the bootstrap template, a root
+        certificate, and `envoy` running envoy.py (as the pod sees the checkout)."""
+        if self.real and not (self.out / "pilot-work").exists():
+            pilot_agent.prepare(self.out / "pilot-work", "/proxy-bin/envoy", uid=PROXY_UID,
+                                envoy_script="/repo/scripts/harness/envoy.py")
 
     def prestop(self) -> list[str] | None:
         a = self.args
@@ -257,9 +343,7 @@ class NodeScenario(Scenario):
     async def run(self) -> dict[str, Any]:
         a = self.args
         loop = asyncio.get_running_loop()
-        idle = [await self.idle_client() for _ in range(a.idle_clients)]
-        path = f"/{'call-out' if a.outbound else 'delay'}/{a.request_seconds:g}"
-        tasks = [asyncio.create_task(self.one_request(path)) for _ in range(a.requests)]
+        idle, path, tasks = await self.start_load()
         if a.requests:
             await loop.run_in_executor(None, lambda: self.wait(
                 "the requests to reach the app",
@@ -273,21 +357,8 @@ class NodeScenario(Scenario):
             # deletion and stop coincide; here the stop lags the deletion by 0.2-1.8 s
             await loop.run_in_executor(None, lambda: self.wait(
                 "the app's SIGTERM", lambda: self.events("app", event="sigterm"), 60))
-            await asyncio.sleep(a.late_after)
-            self.connection_close = 0
-            late = [asyncio.create_task(self.one_request("/delay/0.2"))
-                    for _ in range(a.late_requests)]
-        done: set[asyncio.Task[str]] = set()
-        if tasks or late:
-            done, pending = await asyncio.wait(tasks + late, timeout=a.grace_seconds + 20)
-            for t in pending:
-                t.cancel()
-        await stopping
-        self.late = Counter(t.result() if t in done else "timeout" for t in late)
-        statuses = Counter(t.result() if t in done else "timeout" for t in tasks)
-        for _, w in idle:
-            w.close()
-        return self.node_report(statuses)
+            late = await self.late_load()
+        return self.node_report(await self.outcomes(tasks, late, idle, stopping))
 
     def at(self, rec: dict[str, Any] | None) -> float | None:
         """Seconds from the deletion: stand-ins log time.monotonic ("t"), the agent logs
@@ -299,6 +370,21 @@ class NodeScenario(Scenario):
         stamp = datetime.fromisoformat(str(rec["time"]).replace("Z", "+00:00")).timestamp()
         return round(stamp - self.deleted_wall, 2)
 
+    def pilot_agent_milestones(self) -> dict[str, list[dict[str, Any]]]:
+        """pilot-agent's SIGTERM, its exit and its killing Envoy: the stand-in's JSON
+        events, or the real one's log lines (pkg/envoy/agent.go, proxy.go)."""
+        if not self.real:
+            return {k: self.events("proxy", who="pilot-agent", event=e) for k, e in (
+                ("proxy_sigterm", "sigterm"), ("proxy_exit", "exit"),
+                ("envoy_killed", "envoy_killed"))}
+        path = self.out / "proxy.jsonl"
+        lines = [r for r in map(pilot_agent_line, path.read_text(errors="replace").splitlines()
+                                if path.exists() else []) if r]
+        return {k: [r for r in lines if r["raw"].startswith(text)] for k, text in (
+            ("proxy_sigterm", "Agent draining Proxy for termination"),
+            ("proxy_exit", "Agent has successfully terminated"),
+            ("envoy_killed", "Aborting proxy"))}
+
     def node_report(self, statuses: Counter[str]) -> dict[str, Any]:
         a = self.args
         agent = next((r for r in reversed(self.events("proxy"))
@@ -307,9 +393,7 @@ class NodeScenario(Scenario):
         first = {k: (v[0] if v else None) for k, v in {
             "app_sigterm": self.events("app", event="sigterm"),
             "app_exit": self.events("app", event="exit"),
-            "proxy_sigterm": self.events("proxy", who="pilot-agent", event="sigterm"),
-            "proxy_exit": self.events("proxy", who="pilot-agent", event="exit"),
-            "envoy_killed": self.events("proxy", who="pilot-agent", event="envoy_killed"),
+            **self.pilot_agent_milestones(),
         }.items()}
         reasons = [e["reason"] for e in json.loads(self.kubectl(
             "get", "events", "-n", self.namespace, "-o", "json").stdout)["items"]]
@@ -317,13 +401,16 @@ class NodeScenario(Scenario):
             "name": a.name, "prestop": a.prestop, "request_seconds": a.request_seconds,
             "drain_seconds": a.drain_seconds, "grace_seconds": a.grace_seconds,
             "delete_grace": self.node.delete_grace, "evict": self.node.evict,
-            "native_sidecar": a.native_sidecar,
+            "native_sidecar": a.native_sidecar, "pilot_agent": a.pilot_agent,
             "sent": a.requests, "succeeded": statuses.get("200", 0),
             "failed": a.requests - statuses.get("200", 0), "statuses": dict(statuses),
             "connection_errors": dict(self.errors),
             "late_sent": a.late_requests, "late_succeeded": self.late.get("200", 0),
             "prestop_exit": agent.get("exitCode") if agent else None,
             "prestop_started_at": self.at(agent_start),
+            # from kubelet's exec of the hook to the agent's first line (the one-file
+            # binary unpacking itself, Python starting)
+            "agent_startup_seconds": (agent_start or {}).get("startupSeconds"),
             "prestop_finished_at": self.at(agent),
             "app_sigterm_at": self.at(first["app_sigterm"]),
             "app_exited_at": self.at(first["app_exit"]),

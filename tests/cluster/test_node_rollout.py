@@ -1,8 +1,9 @@
 """A rolling restart of a Deployment on the real node, with long requests in flight on
 the old pods: none is lost with the drain agent as the proxy's preStop, they are lost
 without it. The pods are those of the termination matrix (scripts/node/termination.py:
-render's drain-agent delivery around the harness's app and proxy stand-ins); clients on
-the host stand for an ingress gateway and talk to the old pods' IPs.
+render's drain-agent delivery around the harness's app, Istio's real pilot-agent and the
+Envoy stand-in); clients on the host stand for an ingress gateway and talk to the old
+pods' IPs.
 """
 
 from __future__ import annotations

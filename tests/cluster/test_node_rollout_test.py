@@ -1,5 +1,6 @@
 """`kubectl meshcfg rollout-test` on the real node: a Deployment whose pods (those of
-test_node_rollout.py: render's drain-agent delivery around the harness's app and proxy)
+test_node_rollout.py: render's drain-agent delivery, the real pilot-agent, the Envoy
+stand-in)
 serve 20 s requests; the command's load generator pod keeps four of them in flight
 straight to the ready endpoints (no kube-proxy here) while the Deployment restarts.
 
