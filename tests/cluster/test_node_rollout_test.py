@@ -211,3 +211,20 @@ def test_rollout_test_deletes_its_generator_on_sigint(with_agent: Setup) -> None
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "Aborted!" in err, err
     assert with_agent.generators() == []
+
+
+@pytest.mark.parametrize("method", ["--delete-pods", "--evict"])
+def test_rollout_test_deletes_or_evicts_the_pods_one_at_a_time(with_agent: Setup,
+                                                               method: str) -> None:
+    proc = with_agent.meshcfg(*LOAD, method, "-o", "json")
+    out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, (err, out[-3000:])
+    r = json.loads(out)
+    assert r["method"] == method.lstrip("-") and r["requests"]["failed"] == 0, r["requests"]
+    first, second = sorted(r["pods"], key=lambda p: p["deletedAt"])
+    # the second old pod goes only once a replacement of the first serves
+    assert second["deletedAt"] > first["deletedAt"] + 1, (first, second)
+    for pod in (first, second):
+        assert in_order(whats(pod), "deleted (grace period 30s)", "DrainStarted: ",
+                        "DrainCompleted: ", "pod gone from the API"), whats(pod)
+    assert with_agent.generators() == []
