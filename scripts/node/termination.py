@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -327,6 +329,20 @@ class NodeScenario(Scenario):
         self.wait("the pod to go away", lambda: self.pod() is None, self.args.grace_seconds + 60)
         self.gone_at = time.monotonic() - self.deleted_at
 
+    def kill_envoy(self) -> None:
+        """A crash (OOM kill) of Envoy, not of the container's PID 1, as the harness does:
+        the pod's processes are the host's, found by their comm and POD_NAMESPACE."""
+        mine = f"POD_NAMESPACE={self.namespace}".encode()
+        for entry in Path("/proc").iterdir():
+            try:
+                comm = (entry / "comm").read_text().strip()
+                env = (entry / "environ").read_bytes().split(b"\0") if comm == "envoy" else []
+            except OSError:
+                continue
+            if mine in env:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry.name), signal.SIGKILL)
+
     def events(self, container: str, **match: Any) -> list[dict[str, Any]]:
         """JSON lines of container "app" or "proxy" (the agent writes into the latter)."""
         path = self.out / f"{container}.jsonl"
@@ -351,6 +367,8 @@ class NodeScenario(Scenario):
                             for r in self.events("app", event="request_started")),
                 60 + a.requests / 20))
         stopping = loop.run_in_executor(None, self.delete)
+        if a.kill_envoy_at is not None:
+            loop.call_later(a.kill_envoy_at, self.kill_envoy)
         late: list[asyncio.Task[str]] = []
         if a.late_requests:
             # timed from kubelet's stop call (the app's SIGTERM), as in the harness where
