@@ -327,7 +327,7 @@ def _cleanup(scope: Scope, namespace: str, generator: str,
              watches: list[api_rollout.Watch]) -> Iterator[None]:
     """Delete the generator pod on the way out, however the run ends (SIGTERM is turned
     into KeyboardInterrupt, as Ctrl-C; a second one cannot interrupt the cleanup)."""
-    previous = signal.getsignal(signal.SIGTERM)
+    previous_int, previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         signal.signal(signal.SIGTERM, _interrupt)
@@ -344,7 +344,7 @@ def _cleanup(scope: Scope, namespace: str, generator: str,
                 api_rollout.delete_pod(scope.api, namespace, generator, grace=0)
         finally:
             if in_main:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGINT, previous_int)
                 signal.signal(signal.SIGTERM, previous)
 
 

@@ -36,6 +36,13 @@ ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = "app.kubernetes.io/name=meshcfg-rollout-test"
 
 
+def _interruptible() -> None:
+    """Ctrl-C's disposition in the child, as in a terminal: a test run started in the
+    background (a shell without job control, `nohup ... &`) inherits SIGINT ignored, and
+    Python then keeps ignoring it, so the SIGINT test would test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class Setup:
     node: KubeNode
@@ -47,7 +54,8 @@ class Setup:
         return subprocess.Popen(
             [MESHCFG, "rollout-test", "deploy/web", "--kubeconfig", str(self.kubeconfig),
              "--image", self.image, "--node", self.node.name, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_interruptible)
 
     def generators(self) -> list[dict[str, Any]]:
         out = self.sc.kubectl("get", "pods", "-n", self.sc.namespace, "-l", GENERATOR,
