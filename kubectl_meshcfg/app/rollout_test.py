@@ -147,7 +147,7 @@ def run(scope: Scope, options: RolloutTestOptions, progress: Progress) -> dict[s
     watches: list[api_rollout.Watch] = []
     with _cleanup(scope, namespace, generator, watches):
         watches.append(api_rollout.Watch(api, api_rollout.PODS, namespace,
-                                         {"labelSelector": selector}, watched).start(version))
+                                         {"labelSelector": selector}, watched).start(version, pods))
         targets = _initial_targets(scope, namespace, service, port, endpoints, watches)
         progress(f"starting the load generator pod {generator} ({len(targets)} target"
                  f"{'' if len(targets) == 1 else 's'} via {via})")
@@ -171,7 +171,7 @@ def run(scope: Scope, options: RolloutTestOptions, progress: Progress) -> dict[s
         deadline.wait_for(lambda: _watch_error(watches) or watched.gone(),
                           "the old pods to go away")
         progress("stopping the load generator")
-        log = _stop_generator(scope, namespace, generator, options.load, deadline)
+        log = _stop_generator(scope, namespace, generator, options.load)
         events = api_rollout.list_events(api, namespace)
     via_info = {"mode": via, "service": service["metadata"]["name"],
                 "port": port.get("name") or port.get("port"), "targets": targets}
@@ -229,7 +229,7 @@ def _initial_targets(scope: Scope, namespace: str, service: Mapping[str, Any],
         endpoints("ADDED", eps, time.time())
     watches.append(api_rollout.Watch(
         scope.api, api_rollout.ENDPOINT_SLICES, namespace,
-        {"labelSelector": f"{api_rollout.SERVICE_NAME_LABEL}={name}"}, endpoints).start(version))
+        {"labelSelector": f"{api_rollout.SERVICE_NAME_LABEL}={name}"}, endpoints).start(version, slices))
     with endpoints.lock:
         targets = list(endpoints.targets)
     if not targets:
@@ -286,7 +286,7 @@ def _restart(scope: Scope, kind: str, namespace: str, name: str, method: str,
     old_names = {p["metadata"]["name"] for p in old}
     for pod in sorted(old_names):
         _stop_one(scope, namespace, pod, method, deadline)
-        deadline.wait_for(lambda: _replaced(scope, kind, namespace, name, selector, old_names),
+        deadline.wait_for(lambda: _replaced(scope, kind, namespace, name, selector),
                           f"a replacement of pod {pod} to be ready")
 
 
@@ -298,9 +298,8 @@ def _stop_one(scope: Scope, namespace: str, pod: str, method: str, deadline: _De
         api_rollout.delete_pod(scope.api, namespace, pod)
 
 
-def _replaced(scope: Scope, kind: str, namespace: str, name: str, selector: str,
-              old_names: set[str]) -> bool:
-    """As many serving pods as the workload wants, counting the old ones still serving."""
+def _replaced(scope: Scope, kind: str, namespace: str, name: str, selector: str) -> bool:
+    """As many serving pods as the workload wants (a pod being deleted does not serve)."""
     workload = api_rollout.get_workload(scope.api, kind, namespace, name)
     pods, _ = api_rollout.list_pods(scope.api, namespace, selector)
     want = int((workload.get("status") or {}).get("desiredNumberScheduled") or 0) \
@@ -308,8 +307,7 @@ def _replaced(scope: Scope, kind: str, namespace: str, name: str, selector: str,
     return sum(1 for p in pods if rollout.serving(p)) >= want
 
 
-def _stop_generator(scope: Scope, namespace: str, generator: str, load: rollout.Load,
-                    deadline: _Deadline) -> str:
+def _stop_generator(scope: Scope, namespace: str, generator: str, load: rollout.Load) -> str:
     api_rollout.annotate_pod(scope.api, namespace, generator, {loadgen.STOP: "true"})
     stop = _Deadline(load.request_timeout + 30, "the load generator's last requests")
 

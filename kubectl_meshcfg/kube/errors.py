@@ -124,14 +124,20 @@ def _status_body(data: bytes) -> dict[str, Any]:
 
 
 _ROLLOUT_TEST_ONLY = ("Service", "Event", "EndpointSlice", "Eviction")
+_ROLLOUT_TEST_PATCHES = ("Deployment", "StatefulSet", "DaemonSet")
+_WORKLOADS = (*_ROLLOUT_TEST_PATCHES, "ReplicaSet", "Job", "CronJob")
+_WRITES = ("patch", "create", "update", "delete")
 
 
 def _rbac_hint(call: Call) -> str:
     verb, resource = call.verb, call.resource
     if (resource.kind in _ROLLOUT_TEST_ONLY or resource.plural == "pods/log"
-            or (resource.kind == "Pod" and verb in ("create", "patch", "delete", "watch"))):
+            or (resource.kind == "Pod" and verb in ("create", "patch", "delete", "watch"))
+            or (resource.kind in _ROLLOUT_TEST_PATCHES and verb == "patch")):
         return "meshcfg-rollout-tester grants it: manifests/rbac/meshcfg-rollout-tester.yaml"
-    if verb in ("patch", "create", "update", "delete"):
+    if resource.kind in _WORKLOADS and verb in _WRITES:
+        return "no meshcfg role grants writes to workloads: the workload owner's role does"
+    if verb in _WRITES:
         return "meshcfg-editor grants it: manifests/rbac/meshcfg-editor.yaml"
     return "meshcfg-readonly grants it: manifests/rbac/meshcfg-readonly.yaml"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import resources
@@ -40,10 +40,6 @@ def list_services(api: Api, namespace: str) -> list[dict[str, Any]]:
 
 def get_service(api: Api, namespace: str, name: str) -> dict[str, Any]:
     return dict(api.get(Call("get", SERVICES, namespace, name)))
-
-
-def list_endpoint_slices(api: Api, namespace: str, service: str) -> list[dict[str, Any]]:
-    return api.list(ENDPOINT_SLICES, namespace, f"{SERVICE_NAME_LABEL}={service}")
 
 
 def list_events(api: Api, namespace: str) -> list[dict[str, Any]]:
@@ -112,7 +108,8 @@ class Watch:
     """A watch of one resource in a namespace on its own thread: `on_event(type, object,
     arrival time)` for every change, in order, from `resource_version` on. A watch the
     server ends is resumed from the last version seen; a version too old (410) is
-    replaced by a fresh list, each listed object delivered as MODIFIED."""
+    replaced by a fresh list, each listed object delivered as MODIFIED and each known
+    object missing from it as DELETED (it went away during the gap)."""
 
     def __init__(self, api: Api, resource: Resource, namespace: str, query: Mapping[str, str],
                  on_event: OnEvent) -> None:
@@ -123,8 +120,11 @@ class Watch:
         self._response: Any = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._known: dict[str, dict[str, Any]] = {}
 
-    def start(self, resource_version: str) -> Watch:
+    def start(self, resource_version: str, listed: Iterable[Mapping[str, Any]] = ()) -> Watch:
+        """Watch from `resource_version`, the version of the list that gave `listed`."""
+        self._known = {_key(obj): dict(obj) for obj in listed}
         self._thread = threading.Thread(target=self._run, args=(resource_version,),
                                         name=f"watch-{self.resource.plural}", daemon=True)
         self._thread.start()
@@ -173,15 +173,31 @@ class Watch:
                            f"{self.namespace} failed: {obj.get('message')}")
         version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
         if kind != "BOOKMARK":
+            self._remember(kind, obj)
             self.on_event(kind, dict(obj), time.time())
         return version
+
+    def _remember(self, kind: str, obj: Mapping[str, Any]) -> None:
+        if kind == "DELETED":
+            self._known.pop(_key(obj), None)
+        else:
+            self._known[_key(obj)] = dict(obj)
 
     def _relist(self) -> str:
         items, version = list_with_version(self.api, self.resource, self.namespace, self.query)
         now = time.time()
+        listed = {_key(item) for item in items}
+        for key in sorted(set(self._known) - listed):
+            self.on_event("DELETED", self._known.pop(key), now)
         for item in items:
+            self._remember("MODIFIED", item)
             self.on_event("MODIFIED", item, now)
         return version
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("uid") or metadata.get("name"))
 
 
 def _lines(response: Any) -> Any:

@@ -77,6 +77,32 @@ class Api:
                 body: bytes | None = None, content_type: str | None = None,
                 missing_ok: bool = False) -> Any:
         """One request; returns the decoded JSON (None for a 404 when missing_ok)."""
+        response = self._send(method, call, path, query, body=body, content_type=content_type,
+                              missing_ok=missing_ok)
+        if response is None:
+            return None
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise ApiError(f"error: the API server at {self.access.server} answered {method} "
+                           f"{path} with something that is not JSON") from None
+
+    def open_stream(self, call: Call, path: str, query: Mapping[str, str]) -> Any:
+        """A GET whose body is read as it arrives (a watch, a log): the urllib3 response,
+        which the caller reads line by line and closes (`shutdown()` from another thread
+        ends a blocked read)."""
+        return self._send("GET", call, path, query, stream=True)
+
+    def text(self, call: Call, path: str, query: Mapping[str, str] | None = None) -> str:
+        """A GET whose answer is text, not JSON (a container's log)."""
+        return bytes(self._send("GET", call, path, query).data).decode("utf-8", "replace")
+
+    def _send(self, method: str, call: Call, path: str, query: Mapping[str, str] | None,
+              body: bytes | None = None, content_type: str | None = None,
+              stream: bool = False, missing_ok: bool = False) -> Any:
+        """Send one request, counted and logged; the urllib3 response (None for a 404 when
+        missing_ok). An error status raises its typed error. A streamed response has no
+        read timeout and is not preloaded."""
         import urllib3  # noqa: PLC0415
 
         pool = self._connect()
@@ -88,68 +114,22 @@ class Api:
         with self._lock:
             self.requests += 1
         try:
-            response = pool.request(method, url, body=body, headers=headers,
-                                    timeout=urllib3.Timeout(connect=10.0, read=self.timeout),
-                                    preload_content=True, redirect=False)
+            response = pool.request(
+                method, url, body=body, headers=headers,
+                timeout=urllib3.Timeout(connect=10.0, read=None if stream else self.timeout),
+                preload_content=not stream, redirect=False)
         except urllib3.exceptions.HTTPError as error:
             self._log(method, url, "failed", started)
             raise unreachable(self.access, error) from error
         self._log(method, url, f"{response.status} {response.reason or ''}".strip(), started)
+        if response.status < 400:
+            return response
+        data = response.read() if stream else response.data
+        if stream:
+            response.release_conn()
         if response.status == 404 and missing_ok:
             return None
-        if response.status >= 400:
-            raise api_error(response.status, response.data, call, self.access)
-        try:
-            return json.loads(response.data)
-        except ValueError:
-            raise ApiError(f"error: the API server at {self.access.server} answered {method} "
-                           f"{path} with something that is not JSON") from None
-
-    def open_stream(self, call: Call, path: str, query: Mapping[str, str]) -> Any:
-        """A GET whose body is read as it arrives (a watch, a log): the urllib3 response,
-        which the caller reads line by line and closes (`shutdown()` from another thread
-        ends a blocked read)."""
-        import urllib3  # noqa: PLC0415
-
-        pool = self._connect()
-        url = self.access.server + path + f"?{urlencode(query)}"
-        started = time.monotonic()
-        with self._lock:
-            self.requests += 1
-        try:
-            response = pool.request("GET", url, headers=dict(self._headers),
-                                    timeout=urllib3.Timeout(connect=10.0, read=None),
-                                    preload_content=False, redirect=False)
-        except urllib3.exceptions.HTTPError as error:
-            self._log("GET", url, "failed", started)
-            raise unreachable(self.access, error) from error
-        self._log("GET", url, f"{response.status} {response.reason or ''}".strip(), started)
-        if response.status >= 400:
-            data = response.read()
-            response.release_conn()
-            raise api_error(response.status, data, call, self.access)
-        return response
-
-    def text(self, call: Call, path: str, query: Mapping[str, str] | None = None) -> str:
-        """A GET whose answer is text, not JSON (a container's log)."""
-        import urllib3  # noqa: PLC0415
-
-        pool = self._connect()
-        url = self.access.server + path + (f"?{urlencode(query)}" if query else "")
-        started = time.monotonic()
-        with self._lock:
-            self.requests += 1
-        try:
-            response = pool.request("GET", url, headers=dict(self._headers),
-                                    timeout=urllib3.Timeout(connect=10.0, read=self.timeout),
-                                    preload_content=True, redirect=False)
-        except urllib3.exceptions.HTTPError as error:
-            self._log("GET", url, "failed", started)
-            raise unreachable(self.access, error) from error
-        self._log("GET", url, f"{response.status} {response.reason or ''}".strip(), started)
-        if response.status >= 400:
-            raise api_error(response.status, response.data, call, self.access)
-        return bytes(response.data).decode("utf-8", "replace")
+        raise api_error(response.status, data, call, self.access)
 
     def get(self, call: Call, missing_ok: bool = False) -> Any:
         path = call.resource.path(call.namespace, call.name)

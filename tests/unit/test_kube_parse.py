@@ -73,3 +73,12 @@ def test_rollout_tests_forbidden_calls_name_the_role_that_grants_them() -> None:
         assert isinstance(found, Forbidden) and str(found).endswith(hint), str(found)
     listing = error(403, {"message": "forbidden"}, Call("list", TARGET_RESOURCES["Pod"], "ns"))
     assert "meshcfg-readonly grants it" in str(listing)
+    # meshcfg-editor has no write on workloads (docs/security.md): never name it for one
+    restart = error(403, {"message": "forbidden"},
+                    Call("patch", TARGET_RESOURCES["Deployment"], "ns", "web"))
+    assert str(restart).endswith(hint), str(restart)
+    job = str(error(403, {"message": "forbidden"}, Call("patch", TARGET_RESOURCES["Job"], "ns", "j")))
+    assert "meshcfg-editor" not in job and "workload owner" in job, job
+    edit = str(error(403, {"message": "forbidden"},
+                     Call("patch", SIDECAR_CONFIGS, "ns", "c")))
+    assert "meshcfg-editor grants it" in edit, edit
