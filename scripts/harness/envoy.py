@@ -254,6 +254,7 @@ def parse_envoy_args(argv: list[str]) -> tuple[argparse.Namespace, dict[str, Any
         raise SystemExit(f"envoy stand-in: admin must be 127.0.0.1:15000, not {admin}")
     args = argparse.Namespace(
         app_port=int(os.environ.get("MESHCFG_ENVOY_APP_PORT", "8080")),
+        app_host=os.environ.get("MESHCFG_ENVOY_APP_HOST", "127.0.0.1"),
         pool_prewarm=int(os.environ.get("MESHCFG_ENVOY_POOL_PREWARM", "2")),
         stats=os.environ.get("MESHCFG_ENVOY_NO_STATS", "") != "1", admin=True)
     return argparse.Namespace(envoy=args, concurrency=known.concurrency), bootstrap

@@ -1,7 +1,9 @@
 """The proxy container: an Envoy stand-in and a pilot-agent stand-in.
 
 envoy (comm "envoy"; argv[0] a link named envoy to the interpreter):
-  inbound  0.0.0.0:15006  -> 127.0.0.1:APP_PORT, from source 127.0.0.6, pooled upstream
+  inbound  0.0.0.0:15006  -> APP_HOST (127.0.0.1):APP_PORT, from source 127.0.0.6, pooled
+           upstream; a connection istio-init's rules redirected goes to the port it was
+           sent to (SO_ORIGINAL_DST), as Envoy's inbound original-destination cluster does
   outbound 127.0.0.1:15001 -> the Host header's host:port, pooled upstream
   admin    127.0.0.1:15000 -> POST /drain_listeners[?inboundonly], GET /stats[?filter=RE]
   Draining: keeps accepting; answers with "Connection: close" and closes afterwards.
@@ -34,6 +36,18 @@ from harness.netns import raise_nofile, set_comm  # noqa: E402
 
 INBOUND = "inbound_0.0.0.0_8080"
 OUTBOUND = "outbound_0.0.0.0_80"
+SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
+
+
+def original_destination(writer: asyncio.StreamWriter) -> tuple[str, int] | None:
+    """Where the client sent this connection before a NAT REDIRECT (None: no conntrack
+    entry, e.g. no capture rules)."""
+    sock = writer.get_extra_info("socket")
+    try:
+        raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+    except OSError:
+        return None
+    return socket.inet_ntoa(raw[4:8]), int.from_bytes(raw[2:4], "big")
 
 
 def emit(who: str, event: str, **kw: object) -> None:
@@ -47,6 +61,7 @@ class Envoy:
         self.gauges: dict[str, int] = defaultdict(int)
         self.pools: dict[tuple[str, int], list[tuple[asyncio.StreamReader,
                                                      asyncio.StreamWriter]]] = defaultdict(list)
+        self.captured: set[tuple[str, tuple[str, int]]] = set()
 
     def g(self, name: str, delta: int) -> None:
         self.gauges[name] += delta
@@ -98,6 +113,8 @@ class Envoy:
         hcm = INBOUND if kind == "inbound" else OUTBOUND
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            original = self.note_capture(kind, writer)
+            app_port = original[1] if original else self.args.app_port
             self.g(f"listener.{listener}.downstream_cx_active", 1)
             self.g(f"http.{hcm}.downstream_cx_active", 1)
             try:
@@ -106,7 +123,7 @@ class Envoy:
                     try:
                         if kind == "inbound":
                             status, body = await self.forward(
-                                req, "127.0.0.1", self.args.app_port, True)
+                                req, self.args.app_host, app_port, True)
                         else:
                             host, _, port = req.headers.get("host", "").rpartition(":")
                             status, body = await self.forward(req, host, int(port or 80), False)
@@ -126,6 +143,18 @@ class Envoy:
                 writer.close()
 
         return handle
+
+    def note_capture(self, kind: str, writer: asyncio.StreamWriter) -> tuple[str, int] | None:
+        """The connection's original destination when istio-init's rules redirected it
+        (reported once per destination, so tests can see the capture happen)."""
+        original = original_destination(writer)
+        here = writer.get_extra_info("sockname")
+        if original is None or (here and original == (here[0], here[1])):
+            return None
+        if (kind, original) not in self.captured:
+            self.captured.add((kind, original))
+            emit("envoy", "captured", listener=kind, original_dst=f"{original[0]}:{original[1]}")
+        return original
 
     async def admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.g("listener.admin.downstream_cx_active", 1)
@@ -169,13 +198,13 @@ class Envoy:
             for _attempt in range(200):
                 try:
                     r, w = await asyncio.open_connection(
-                        "127.0.0.1", self.args.app_port, local_addr=("127.0.0.6", 0))
+                        self.args.app_host, self.args.app_port, local_addr=("127.0.0.6", 0))
                     break
                 except OSError:
                     await asyncio.sleep(0.05)
             else:
                 return
-            self.pools[("127.0.0.1", self.args.app_port)].append((r, w))
+            self.pools[(self.args.app_host, self.args.app_port)].append((r, w))
         emit("envoy", "pool_ready", size=self.args.pool_prewarm)
 
     async def main(self) -> None:
@@ -197,6 +226,7 @@ class Envoy:
 def run_pilot_agent(args: argparse.Namespace) -> None:
     here = os.path.abspath(__file__)
     argv = [args.envoy, here, "--role", "envoy", "--app-port", str(args.app_port),
+            "--app-host", args.app_host,
             "--pool-prewarm", str(args.pool_prewarm)]
     if not args.stats:
         argv.append("--no-stats")
@@ -238,6 +268,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--role", choices=("envoy", "pilot-agent"), default="pilot-agent")
     p.add_argument("--app-port", type=int, default=8080)
+    p.add_argument("--app-host", default="127.0.0.1",
+                   help="the inbound cluster's endpoint (Istio 1.10+: the pod IP)")
     p.add_argument("--drain-seconds", type=float, default=5.0,
                    help="terminationDrainDuration")
     p.add_argument("--status-port", type=int, default=15020)

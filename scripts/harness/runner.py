@@ -127,6 +127,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 class Scenario:
+    # where clients send requests: the proxy's inbound listener directly, or (on the node,
+    # behind istio-init's capture rules) the application port
+    inbound_port = 15006
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         needed = [ROOT]
@@ -275,12 +279,12 @@ class Scenario:
         from harness import http11
 
         try:
-            r, w = await asyncio.open_connection(self.ns.pod_ip, 15006)
+            r, w = await asyncio.open_connection(self.ns.pod_ip, self.inbound_port)
         except OSError as e:
             self.errors[f"connect:{e.errno}"] += 1
             return "503"
         try:
-            w.write(http11.request("GET", path, f"{self.ns.pod_ip}:15006"))
+            w.write(http11.request("GET", path, f"{self.ns.pod_ip}:{self.inbound_port}"))
             await w.drain()
             resp = await http11.read_message(r)
             if resp is None:
@@ -298,8 +302,8 @@ class Scenario:
     async def idle_client(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         from harness import http11
 
-        r, w = await asyncio.open_connection(self.ns.pod_ip, 15006)
-        w.write(http11.request("GET", "/delay/0", f"{self.ns.pod_ip}:15006"))
+        r, w = await asyncio.open_connection(self.ns.pod_ip, self.inbound_port)
+        w.write(http11.request("GET", "/delay/0", f"{self.ns.pod_ip}:{self.inbound_port}"))
         await w.drain()
         await http11.read_message(r)
         return r, w

@@ -5,9 +5,13 @@ harness's app, and in the proxy container Istio's real pilot-agent as PID 1 runn
 harness's Envoy stand-in (Envoy cannot run here); `--pilot-agent standin` puts the
 harness's Python pilot-agent stand-in there instead.
 
-Clients on the host stand for an ingress gateway (as in the harness): they connect to
-the pod IP's inbound port 15006 over the node's bridge. The "external" service of the
-outbound scenarios runs on the host at the bridge address. Containers append their JSON
+As stock Istio injects it, an istio-init container runs the real pilot-agent's
+`istio-iptables` (scripts/node/istio_init.py), so clients on the host, standing for an
+ingress gateway as in the harness, connect to the pod IP's application port 8080 and the
+capture rules take them to the proxy's 15006; the app calls the "external" service of
+the outbound scenarios (on the host at the bridge address) itself, and the rules take
+the call to 15001. With `--pilot-agent standin` or `--no-capture` there is no istio-init
+and clients connect to 15006 directly. Containers append their JSON
 event lines (time.monotonic of the one kernel) to files in a hostPath directory, so the
 timeline outlives the pod.
 
@@ -55,11 +59,12 @@ from kubectl_meshcfg.core.render import (  # noqa: E402
     agent_env,
     agent_installer,
 )
-from node import config  # noqa: E402
+from node import config, istio_init  # noqa: E402
 
 PY = "/usr/bin/python3"
 HOST_IMAGE = "meshcfg.local/host:1"
 APP_UID = 1000
+APP_PORT = 8080
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, argparse.Namespace]:
@@ -69,6 +74,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, argparse.Namespace]
     extra.add_argument("--agent-image", default=DEFAULT_AGENT_IMAGE)
     extra.add_argument("--kubectl", required=True)
     extra.add_argument("--kubeconfig", required=True)
+    extra.add_argument("--no-capture", dest="capture", action="store_false",
+                       help="no istio-init: clients and the app reach the proxy's ports directly")
     mine, rest = extra.parse_known_args(argv)
     return harness_args(rest), mine
 
@@ -139,6 +146,8 @@ class NodeScenario(Scenario):
         self.connection_close = 0
         self.deleted_at = self.deleted_wall = 0.0
         self.gone_at: float | None = None
+        if self.captured:
+            self.inbound_port = APP_PORT
 
     # ---- API --------------------------------------------------------------
     def kubectl(self, *args: str, input: str | None = None,
@@ -166,13 +175,17 @@ class NodeScenario(Scenario):
     def spec(self) -> dict[str, Any]:
         a = self.args
         self.prepare_pilot_agent()
-        mounts = [{"name": "usr", "mountPath": "/usr", "readOnly": True},
-                  {"name": "repo", "mountPath": "/repo", "readOnly": True},
-                  {"name": "out", "mountPath": "/out"}]
+        mounts: list[dict[str, Any]] = [
+            {"name": "usr", "mountPath": "/usr", "readOnly": True},
+            {"name": "repo", "mountPath": "/repo", "readOnly": True},
+            {"name": "out", "mountPath": "/out"}]
         env = [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}]
+        upstream = f"{config.GATEWAY}:{self.upstream_port}"
+        # captured, the app calls the service itself and the rules take the call to 15001
+        outbound = upstream if self.captured else "127.0.0.1:15001"
         app = {"name": "app", "image": HOST_IMAGE, "imagePullPolicy": "Never",
-               "command": logged([PY, "/repo/scripts/harness/app.py", "--upstream",
-                                  f"{config.GATEWAY}:{self.upstream_port}",
+               "command": logged([PY, "/repo/scripts/harness/app.py", "--upstream", upstream,
+                                  "--proxy-outbound", outbound,
                                   "--shutdown-delay", str(a.app_shutdown_delay),
                                   "--term-call", str(a.term_call),
                                   "--outbound-pool", str(a.app_outbound_pool)], "app"),
@@ -196,6 +209,8 @@ class NodeScenario(Scenario):
         if hook:
             proxy["lifecycle"] = {"preStop": {"exec": {"command": hook}}}
         init = [agent_installer(self.node.agent_image)]
+        if self.captured:
+            init.insert(0, self.istio_init(mounts))
         containers = [app]
         if a.native_sidecar:
             init.append({**proxy, "restartPolicy": "Always"})
@@ -209,13 +224,20 @@ class NodeScenario(Scenario):
                                      {"name": "repo", "hostPath": {"path": str(ROOT)}},
                                      {"name": "out", "hostPath": {"path": str(self.out)}},
                                      {"name": AGENT_VOLUME, "emptyDir": {}}, PROXY_BIN,
-                                     *self.pilot_agent_volumes()],
+                                     *self.pilot_agent_volumes(),
+                                     *([istio_init.volume()] if self.captured else [])],
                          "initContainers": init, "containers": containers}}
 
     # ---- the proxy container: the real pilot-agent, or the stand-in -------
     @property
     def real(self) -> bool:
         return bool(self.args.pilot_agent == "real")
+
+    @property
+    def captured(self) -> bool:
+        """istio-init's rules, as stock Istio injects them (with the real pilot-agent only:
+        it is the real pilot-agent that installs them)."""
+        return bool(self.node.capture and self.real)
 
     def proxy_process(self) -> dict[str, Any]:
         a = self.args
@@ -247,6 +269,8 @@ class NodeScenario(Scenario):
                 {"name": "HOME", "value": PILOT_WORK_DIR},
                 {"name": "MESHCFG_ENVOY_POOL_PREWARM", "value": str(a.proxy_pool)},
                 {"name": "MESHCFG_ENVOY_NO_STATS", "value": "1" if a.no_admin_stats else ""}]
+        if self.captured:  # Istio 1.10+: the inbound cluster's endpoint is the pod IP
+            env.append({"name": "MESHCFG_ENVOY_APP_HOST", "value": "$(INSTANCE_IP)"})
         if a.exit_on_zero:
             env.append({"name": "EXIT_ON_ZERO_ACTIVE_CONNECTIONS", "value": "true"})
         return env
@@ -262,6 +286,14 @@ class NodeScenario(Scenario):
             return []
         binary = Path(pilot_agent.binary())
         return [{"name": "pilot-agent", "hostPath": {"path": str(binary.parent)}}, PILOT_WORK]
+
+    def istio_init(self, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Stock istio-init: the real pilot-agent installing the capture rules (its output,
+        the rules it applied, goes to /out/istio-init.jsonl)."""
+        binary = next(m for m in self.pilot_agent_mounts() if m["name"] == "pilot-agent")
+        return istio_init.container(
+            HOST_IMAGE, logged([f"{PILOT_AGENT_DIR}/pilot-agent", *istio_init.ARGS], "istio-init"),
+            [*(m for m in mounts if m["name"] in ("usr", "out")), binary])
 
     def prepare_pilot_agent(self) -> None:
         """The working directory the pods copy: the bootstrap template, a root
@@ -384,7 +416,7 @@ class NodeScenario(Scenario):
         if rec is None:
             return None
         if "t" in rec:
-            return round(float(rec["t"]) - self.deleted_at, 2)
+            return round(float(rec["t"]) - (self.deleted_at or 0.0), 2)
         stamp = datetime.fromisoformat(str(rec["time"]).replace("Z", "+00:00")).timestamp()
         return round(stamp - self.deleted_wall, 2)
 
@@ -402,6 +434,17 @@ class NodeScenario(Scenario):
             ("proxy_sigterm", "Agent draining Proxy for termination"),
             ("proxy_exit", "Agent has successfully terminated"),
             ("envoy_killed", "Aborting proxy"))}
+
+    def capture_report(self) -> dict[str, Any]:
+        """Whether istio-init's rules were in place and what they redirected to the proxy."""
+        log = self.out / "istio-init.jsonl"
+        rules = [ln for ln in (log.read_text(errors="replace").splitlines() if log.exists()
+                               else []) if ln.startswith("-A ISTIO_")]
+        seen = self.events("proxy", who="envoy", event="captured")
+        return {"istio_init": self.captured, "istio_rules": len(rules),
+                **{f"{kind}_original_destinations": sorted({e["original_dst"] for e in seen
+                                                            if e["listener"] == kind})
+                   for kind in ("inbound", "outbound")}}
 
     def node_report(self, statuses: Counter[str]) -> dict[str, Any]:
         a = self.args
@@ -438,6 +481,7 @@ class NodeScenario(Scenario):
             "envoy_killed_by_pilot_agent": first["envoy_killed"] is not None,
             "pod_gone_at": round(self.gone_at, 2) if self.gone_at is not None else None,
             "agent": agent, "event_reasons": sorted(set(reasons)),
+            "capture": self.capture_report(),
             "failed_prestop_hook": "FailedPreStopHook" in reasons,
         }
 

@@ -43,9 +43,9 @@ def deployment(prestop: str, node: KubeNode) -> tuple[NodeScenario, dict[str, An
                  "template": {"metadata": {"labels": labels}, "spec": pod["spec"]}}}
 
 
-def long_request(ip: str, results: list[Any]) -> threading.Thread:
+def long_request(ip: str, port: int, results: list[Any]) -> threading.Thread:
     def run() -> None:
-        conn = http.client.HTTPConnection(ip, 15006, timeout=REQUEST_SECONDS + GRACE)
+        conn = http.client.HTTPConnection(ip, port, timeout=REQUEST_SECONDS + GRACE)
         try:
             conn.request("GET", f"/delay/{REQUEST_SECONDS}")
             resp = conn.getresponse()
@@ -81,7 +81,9 @@ def rollout(prestop: str, node: KubeNode) -> tuple[list[Any], list[str]]:
             return pods if len(pods) == 2 else None
         old = poll(two_ready, timeout=180, what="two ready pods")
         results: list[Any] = []
-        threads = [long_request(p["status"]["podIP"], results) for p in old for _ in range(2)]
+        # to the app's port: istio-init's rules take the requests to the proxy
+        threads = [long_request(p["status"]["podIP"], sc.inbound_port, results)
+                   for p in old for _ in range(2)]
         poll(lambda: len(sc.events("app", event="request_started")) >= 4, timeout=30,
              what="the requests to reach the apps")
         started = time.monotonic()

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from clusterlib import poll
-from node.termination import NodeScenario
+from node.termination import APP_PORT, NodeScenario
 from nodelib import KubeNode
 
 from cluster.test_node_rollout import deployment
@@ -67,7 +67,8 @@ def service(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "web", "namespace": namespace},
             "spec": {"selector": {"app": "web"},
-                     "ports": [{"name": "http", "port": 80, "targetPort": 15006}]}}
+                     # the app's port: istio-init's rules take the requests to the proxy
+                     "ports": [{"name": "http", "port": 80, "targetPort": APP_PORT}]}}
 
 
 def kubeconfig_of_a_tester(node: KubeNode, namespace: str) -> Path:

@@ -18,6 +18,7 @@ from nodelib import KubeNode
 sys.path.insert(0, str(ROOT / "scripts" / "node"))
 
 import matrix  # noqa: E402
+from node.config import GATEWAY  # noqa: E402
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node]
 
@@ -109,3 +110,31 @@ def test_late_requests_are_served_only_with_the_agents_minimum_drain(
     agent, none = get(results, "agent-late-requests"), get(results, "none-late-requests")
     assert agent["late_succeeded"] == agent["late_sent"] == 20, agent
     assert none["late_succeeded"] < none["late_sent"], none
+
+
+@pytest.mark.parametrize("name", ["agent-long", "none-long", "agent-native"])
+def test_istio_init_captures_the_requests_to_the_app_port(
+        results: dict[str, dict[str, Any]], name: str) -> None:
+    """The real pilot-agent's istio-iptables installed stock Istio's rules: the clients'
+    requests to the app port reached the proxy's 15006 (its SO_ORIGINAL_DST says 8080)."""
+    capture = get(results, name)["capture"]
+    assert capture["istio_init"] and capture["istio_rules"] >= 10, capture
+    assert [d.rsplit(":", 1)[1] for d in capture["inbound_original_destinations"]] == ["8080"]
+
+
+def test_istio_init_captures_the_apps_outbound_calls(results: dict[str, dict[str, Any]]) -> None:
+    """The app called the external service itself; the rules took the call to 15001."""
+    r = get(results, "agent-outbound")
+    assert r["succeeded"] == 1, r
+    assert [d.startswith(f"{GATEWAY}:") for d in
+            r["capture"]["outbound_original_destinations"]] == [True], r["capture"]
+
+
+def test_the_python_pilot_agent_stand_in_runs_without_capture(
+        results: dict[str, dict[str, Any]]) -> None:
+    """istio-init is the real pilot-agent's: the stand-in's pod has none, and its clients
+    reach 15006 directly (nothing was redirected)."""
+    capture = get(results, "netstat-listener-closed")["capture"]
+    assert capture == {"istio_init": False, "istio_rules": 0,
+                       "inbound_original_destinations": [],
+                       "outbound_original_destinations": []}, capture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from . import injector as inj
 from .injector import Injector, InjectorError, istio_version
 
 pytestmark = pytest.mark.istio
@@ -561,3 +563,18 @@ def test_several_documents_are_injected_in_order(
     objs = istio_injector.inject([make_deployment(name="one"), make_pod(name="two")])
     assert [o["kind"] for o in objs] == ["Deployment", "Pod"]
     assert all("istio-proxy" in istio_injector.container_names(o) for o in objs)
+
+
+def test_the_node_pods_istio_init_is_the_one_stock_istio_injects(
+        istio_injector: Injector, make_pod: PodFactory) -> None:
+    """scripts/node/istio_init.py runs the real pilot-agent with these arguments and this
+    security context on the test node: they must be what the injector gives a plain pod."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from node import istio_init
+
+    init = inj.init_container(one(istio_injector, make_pod()))
+    ours = istio_init.container("image", ["cmd"], [])
+    assert init["args"] == list(istio_init.ARGS)
+    for key in ("runAsUser", "runAsGroup", "runAsNonRoot", "allowPrivilegeEscalation",
+                "privileged", "capabilities"):
+        assert ours["securityContext"][key] == init["securityContext"][key], key
