@@ -77,17 +77,22 @@ class _Deadline:
 
 
 class _PodLog:
-    """Every state the watch delivers for the old pods (uid -> what was seen)."""
+    """Every state the watch delivers for the old pods (uid -> what was seen), and when
+    each new pod was first seen serving."""
 
     def __init__(self, old: set[str]) -> None:
         self.old, self.lock = old, threading.Lock()
         self.seen: dict[str, list[rollout.Seen]] = {uid: [] for uid in old}
+        self.serving_since: dict[str, float] = {}
 
     def __call__(self, kind: str, pod: dict[str, Any], at: float) -> None:
         uid = str((pod.get("metadata") or {}).get("uid"))
-        if uid in self.old:
-            with self.lock:
+        with self.lock:
+            if uid in self.old:
                 self.seen[uid].append(rollout.Seen(at, kind, pod))
+            elif kind != "DELETED" and rollout.serving(pod):
+                name = str((pod.get("metadata") or {}).get("name"))
+                self.serving_since.setdefault(name, at)
 
     def gone(self) -> bool:
         with self.lock:
@@ -177,7 +182,8 @@ def run(scope: Scope, options: RolloutTestOptions, progress: Progress) -> dict[s
                 "port": port.get("name") or port.get("port"), "targets": targets}
     return rollout.report(rollout.Run(
         {"kind": kind, "name": name, "namespace": namespace}, options.method, via_info,
-        options.load, t0, rolled, rollout.parse_log(log), watched.seen, events))
+        options.load, t0, rolled, rollout.parse_log(log), watched.seen, events,
+        watched.serving_since))
 
 
 def _watch_error(watches: list[api_rollout.Watch]) -> bool:

@@ -120,6 +120,10 @@ def report_text(report: Mapping[str, Any]) -> str:
            for s in req["bySecond"])])]
     for pod in report["pods"]:
         lines += ["", *_pod_lines(pod)]
+    if report["replacements"]:
+        lines += ["", "New pods serving (first seen Ready by the pod watch):"]
+        lines += ["  " + row for row in output.table(
+            [("AT", "POD"), *((_at(p["servingAt"]), p["name"]) for p in report["replacements"])])]
     lines += _warning_lines(report["warnings"])
     verdict = report["verdict"]
     lines += ["", f"Verdict: {verdict['result'].upper()}: {verdict['message']}"]

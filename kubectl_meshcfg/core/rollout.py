@@ -339,6 +339,7 @@ class Run:
     log: GeneratorLog
     pods: Mapping[str, Sequence[Seen]]   # old pod uid -> what the watch saw
     events: Sequence[Mapping[str, Any]]  # the namespace's Events (the old pods' are kept)
+    serving_since: Mapping[str, float] = field(default_factory=dict)  # new pod -> first Ready
 
 
 def report(run: Run) -> dict[str, Any]:
@@ -353,6 +354,9 @@ def report(run: Run) -> dict[str, Any]:
                  "requestTimeoutSeconds": run.load.request_timeout, "image": run.load.image},
         "startedAt": iso(run.t0), "rolloutSeconds": round(run.rollout_done - run.t0, 3),
         "requests": requests, "pods": pods,
+        "replacements": [{"name": name, "servingAt": round(at - run.t0, 3), "time": iso(at)}
+                         for name, at in sorted(run.serving_since.items(),
+                                                key=lambda kv: kv[1])],
         "warnings": warnings(events, run.t0),
         "generatorNotes": run.log.other[:20],
         "verdict": verdict(requests, pods),

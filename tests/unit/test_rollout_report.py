@@ -217,3 +217,33 @@ def test_the_generator_pod_is_bounded_unprivileged_and_reads_its_annotations() -
     assert container["command"][4:] == [loadgen.ANNOTATIONS_FILE, "/slow", "3", "5", "30"]
     assert "@TARGETS@" not in loadgen.GENERATOR and loadgen.TARGETS in loadgen.GENERATOR
     compile(loadgen.GENERATOR, "generator", "exec")
+
+
+def new_pod(name: str, ready: bool, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "uid": f"uid-{name}"}
+    if deleting:
+        meta["deletionTimestamp"] = stamp(40)
+    return {"metadata": meta, "status": {"conditions": [
+        {"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def test_replacements_are_the_new_pods_first_seen_serving_in_time_order() -> None:
+    """What --delete-pods/--evict wait for between two old pods, so a reader (and the node
+    test) can check the second went only after a replacement served."""
+    from kubectl_meshcfg.app.rollout_test import _PodLog
+
+    log = _PodLog({"u1"})
+    log("MODIFIED", pod("deleting"), T0 + 0.1)               # an old pod: not a replacement
+    log("ADDED", new_pod("web-b", ready=False), T0 + 0.5)
+    log("MODIFIED", new_pod("web-b", ready=True), T0 + 3.25)
+    log("MODIFIED", new_pod("web-b", ready=True), T0 + 9.0)   # still serving: first time kept
+    log("MODIFIED", new_pod("web-a", ready=True), T0 + 2.0)
+    log("MODIFIED", new_pod("web-c", ready=True, deleting=True), T0 + 1.0)  # not serving
+    log("DELETED", new_pod("web-d", ready=True), T0 + 1.5)
+    report = rollout.report(rollout.Run(
+        {"kind": "Deployment", "name": "web", "namespace": "shop"}, "delete-pods",
+        {"mode": "endpoints"}, rollout.Load(), T0, T0 + 12,
+        rollout.GeneratorLog([]), log.seen, [], log.serving_since))
+    assert [(r["name"], r["servingAt"]) for r in report["replacements"]] == [
+        ("web-a", 2.0), ("web-b", 3.25)]
+    assert [s.kind for s in log.seen["u1"]] == ["MODIFIED"]
