@@ -444,7 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (args.nofile, args.nofile))
     else:
         raise_nofile()
-    sc = Scenario(args)
+    return play(Scenario(args))
+
+
+def play(sc: Scenario) -> int:
+    """Start the scenario, run it, always stop it; print its result as one JSON line."""
     try:
         sc.start()
         result = asyncio.run(sc.run())

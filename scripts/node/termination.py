@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(ROOT))
 
 from harness import pilot_agent  # noqa: E402
-from harness.runner import NETSTAT_LOOP, STATS_MATCHERS, Scenario  # noqa: E402
+from harness.runner import NETSTAT_LOOP, STATS_MATCHERS, Scenario, play  # noqa: E402
 from harness.runner import parse_args as harness_args  # noqa: E402
 
 from kubectl_meshcfg.core.model import Target  # noqa: E402
@@ -488,14 +488,7 @@ class NodeScenario(Scenario):
 
 def main(argv: list[str]) -> int:
     args, node = parse_args(argv)
-    sc = NodeScenario(args, node)
-    try:
-        sc.start()
-        result = asyncio.run(sc.run())
-    finally:
-        sc.stop()
-    print(json.dumps(result), flush=True)
-    return 0
+    return play(NodeScenario(args, node))
 
 
 if __name__ == "__main__":

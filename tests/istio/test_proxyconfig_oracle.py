@@ -34,13 +34,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scenariolib import proxy_config_sets, scenarios
 
-from kubectl_meshcfg.core import fields, formats, render
+from kubectl_meshcfg.core import fields, formats
 from kubectl_meshcfg.core import proxyconfigs as pcs
-from kubectl_meshcfg.core.errors import InvalidInput
-from kubectl_meshcfg.core.model import MeshConfig, Origin, parse_target
+from kubectl_meshcfg.core.model import MeshConfig
 from kubectl_meshcfg.core.resolve import Resolver
 
-from .test_round_trip import USER_ANNOTATIONS, pod_doc
+from .test_round_trip import USER_ANNOTATIONS, pod_doc, rendered
 
 pytestmark = pytest.mark.istio
 
@@ -108,14 +107,10 @@ def test_explain_is_what_istios_own_functions_run(oracle: Oracle, mesh_index: in
     inputs, expected = [], []
     for index, (configs, proxy_configs, users, target, precedence) in enumerate(batch):
         resolver = Resolver(configs, mesh, precedence=precedence, proxy_configs=proxy_configs)
-        doc = pod_doc(index, target, users)
-        original = parse_target(doc, Origin("in.yaml", index + 1), "default")
-        effective = resolver.resolve(original)
-        try:
-            result = render.render(original, effective)
-        except InvalidInput:   # render refuses a drain agent left no time (tested apart)
+        done = rendered(resolver, pod_doc(index, target, users), index)
+        if done is None:
             continue
-        merged = render.merge_apply(doc, result.apply_config)
+        effective, result, merged = done
         inputs.append({"mesh": yaml.safe_dump({"defaultConfig": MESHES[mesh_index]}),
                        "cpuLimit": cpu_limit(dict(effective)),
                        "proxyConfigs": [istio_input(c) for c in proxy_configs],

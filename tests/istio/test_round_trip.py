@@ -67,6 +67,19 @@ def cases(draw: st.DrawFn) -> tuple[list[Any], dict[str, str], Any, str | None]:
     return configs, draw(USER_ANNOTATIONS), target, precedence
 
 
+def rendered(resolver: Resolver, doc: dict[str, Any], index: int
+             ) -> tuple[Any, render.Rendered, dict[str, Any]] | None:
+    """doc resolved, rendered and merged with what render applies (None: render refuses
+    a drain agent left no time, tested apart)."""
+    original = parse_target(doc, Origin("in.yaml", index + 1), "default")
+    effective = resolver.resolve(original)
+    try:
+        result = render.render(original, effective)
+    except InvalidInput:
+        return None
+    return effective, result, render.merge_apply(doc, result.apply_config)
+
+
 def pod_doc(index: int, target: Any, annotations: dict[str, str]) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": [{"name": "app", "image": "registry.example/app:1"}]}
     if target.grace_period is not None:
@@ -97,14 +110,10 @@ def test_render_then_inject_runs_what_explain_says(injectors: list[inj.Injector]
     rendered_docs, expected = [], []
     for index, (configs, users, target, precedence) in enumerate(batch):
         resolver = Resolver(configs, mesh, precedence=precedence)
-        doc = pod_doc(len(rendered_docs), target, users)
-        original = parse_target(doc, Origin("in.yaml", index + 1), "default")
-        effective = resolver.resolve(original)
-        try:
-            result = render.render(original, effective)
-        except InvalidInput:   # render refuses a drain agent left no time (tested apart)
+        done = rendered(resolver, pod_doc(len(rendered_docs), target, users), index)
+        if done is None:
             continue
-        merged = render.merge_apply(doc, result.apply_config)
+        effective, result, merged = done
         again = resolver.resolve(parse_target(merged, Origin("rendered.yaml", 1), "default"))
         assert again["fields"] == effective["fields"], index                        # (a)
         rendered_docs.append(merged)
