@@ -60,6 +60,7 @@ class EventReporter:
         self.log = log
         self._q: queue.Queue[tuple[str, Message, bool, float] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self.emitted: list[str] = []
         self.posted: list[str] = []
         self.failed: list[str] = []
 
@@ -105,6 +106,7 @@ class EventReporter:
     def emit(self, reason: str, message: Message, warning: bool = False) -> None:
         if not self.enabled:
             return
+        self.emitted.append(reason)
         self._q.put((reason, message, warning, time.time()))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="events", daemon=True)
@@ -132,9 +134,15 @@ class EventReporter:
                 if self.log is not None:
                     self.log("event_failed", reason=reason, error=str(e))
 
-    def close(self, flush_timeout: float) -> None:
-        """Let queued events go out, waiting at most ``flush_timeout`` seconds."""
+    def close(self, flush_timeout: float) -> list[str]:
+        """Let queued events go out, waiting at most ``flush_timeout`` seconds; the
+        reasons still unposted then are logged (the only trace they leave) and returned."""
         if self._thread is None:
-            return
+            return []
         self._q.put(None)
         self._thread.join(max(0.0, flush_timeout))
+        done = set(self.posted) | set(self.failed)
+        unsent = [r for r in self.emitted if r not in done]
+        if unsent and self.log is not None:
+            self.log("events_unsent", reasons=unsent, waitedSeconds=round(flush_timeout, 2))
+        return unsent

@@ -45,6 +45,7 @@ IDLE_CONFIRMATIONS = 2  # consecutive polls with no request in flight per admin 
 # first connection that counts (a quick census), which is all a busy pod's poll needs
 FULL_CENSUS_EVERY = 5
 POD_REREAD_SECONDS = 2.0
+FINAL_EVENT_WAIT = 2.0  # seconds the exit waits for the last Event to reach the API
 
 
 @dataclass
@@ -462,9 +463,11 @@ class Drain:
         }
 
     def _close(self) -> None:
-        # best effort: a slow or absent API delays the exit by at most half a second
+        # best effort: a slow or absent API delays the exit by at most FINAL_EVENT_WAIT,
+        # less near the deadline (a busy API server's Event POST, on a new TLS connection,
+        # took over half a second on the test node and the final Event was lost)
         left = self.deadline.remaining() + self.reserve - 1.0
-        self.reporter.close(flush_timeout=min(0.5, max(0.2, left)))
+        self.reporter.close(flush_timeout=min(FINAL_EVENT_WAIT, max(0.2, left)))
         if self.watcher is not None:
             self.watcher.stop.set()
         self.admin.close()

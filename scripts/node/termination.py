@@ -481,6 +481,9 @@ class NodeScenario(Scenario):
             "envoy_killed_by_pilot_agent": first["envoy_killed"] is not None,
             "pod_gone_at": round(self.gone_at, 2) if self.gone_at is not None else None,
             "agent": agent, "event_reasons": sorted(set(reasons)),
+            # Events the agent gave up waiting for at exit (its bounded final wait)
+            "agent_events_unsent": sorted({r for line in self.events("proxy", msg="events_unsent")
+                                           for r in line.get("reasons", [])}),
             "capture": self.capture_report(),
             "failed_prestop_hook": "FailedPreStopHook" in reasons,
         }

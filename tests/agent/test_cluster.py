@@ -272,7 +272,8 @@ def test_a_slow_or_absent_api_never_delays_the_drain(pod: Pod, tmp_path: Path,
         started = next(t for t, r in stamps if r["msg"] == "drain_started")
         completed = next(t for t, r in stamps if r["msg"] == "drain_completed")
         assert completed - started < 0.5, stamps  # no waiting for the pod read
-        assert end - completed < 1.0, (end - completed)  # the 0.5 s event flush + exit
+        # the last Event's bounded wait (FINAL_EVENT_WAIT, 2 s) + exit
+        assert end - completed < 2.5, (end - completed)
     finally:
         if api == "slow":
             srv.shutdown()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -122,6 +124,37 @@ def test_event_message_is_bounded() -> None:
     assert ev["involvedObject"] == {"apiVersion": "v1", "kind": "Pod", "namespace": "ns",
                                     "name": "web-0", "fieldPath": "spec.containers{istio-proxy}"}
     assert not rep.enabled
+
+
+class StuckApi:
+    """An API server that accepts the first Event and then stops answering."""
+
+    timeout = 5.0
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def create_event(self, namespace: str, event: dict[str, Any], timeout: float) -> None:
+        self.calls += 1
+        if self.calls > 1:
+            self.release.wait(timeout)
+
+
+def test_events_still_unposted_at_exit_are_logged_and_returned() -> None:
+    api, lines = StuckApi(), []
+    rep = EventReporter(api, "ns", "web-0", "drain-1",  # type: ignore[arg-type]
+                        log=lambda msg, **kw: lines.append((msg, kw)))
+    for reason in ("DrainStarted", "DrainCompleted", "ProxyGone"):
+        rep.emit(reason, "m")
+    started = time.monotonic()
+    unsent = rep.close(flush_timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 2
+    assert rep.posted == ["DrainStarted"]
+    assert unsent == ["DrainCompleted", "ProxyGone"]
+    assert lines == [("events_unsent", {"reasons": ["DrainCompleted", "ProxyGone"],
+                                        "waitedSeconds": 0.3})]
+    api.release.set()
 
 
 def test_deadline_from_api_only_moves_earlier_after_the_first() -> None:
