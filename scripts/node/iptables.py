@@ -8,7 +8,7 @@ host, so its .debs (pinned below) are fetched with `apt-get download` and unpack
 directory read-only and finds the libraries and xtables extensions through
 LD_LIBRARY_PATH and XTABLES_LIBDIR.
 
-    python3 scripts/node/iptables.py [--print-root]
+    python3 scripts/node/iptables.py      # fetches when missing; prints the unpacked root
 """
 
 from __future__ import annotations
