@@ -3,8 +3,10 @@
 istio-init (`pilot-agent istio-iptables`) execs `iptables-nft`, `iptables-legacy-save` and
 friends from PATH; the kernel here has nf_tables, REDIRECT, owner and conntrack built in,
 but the machine has no iptables userland. Installing Debian's package would change the
-host, so its .debs (pinned below) are fetched with `apt-get download` and unpacked with
-`dpkg-deb -x` into ~/.cache/meshcfg-testcluster/iptables-VERSION/; the pod mounts that
+host, so its .debs (pinned below) are fetched with `apt-get download` (on a private apt
+state: its own package lists and cache in a temporary directory, whatever the host's lists
+hold; nothing under /var is written) and unpacked with `dpkg-deb -x` into
+~/.cache/meshcfg-testcluster/iptables-VERSION/; the pod mounts that
 directory read-only and finds the libraries and xtables extensions through
 LD_LIBRARY_PATH and XTABLES_LIBDIR.
 
@@ -47,12 +49,15 @@ def fetch(dest: Path) -> None:
         raise SystemExit("iptables for istio-init: needs apt-get and dpkg-deb (Debian)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        # root's downloads into a private directory: apt's _apt sandbox user cannot write it
-        proc = subprocess.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
-                               *PACKAGES], cwd=tmp, capture_output=True, text=True)
-        if proc.returncode:
-            raise SystemExit(f"apt-get download {' '.join(PACKAGES)} failed:\n"
-                             f"{proc.stderr[-2000:]}")
+        for sub in ("lists/partial", "cache/archives/partial"):
+            (Path(tmp) / sub).mkdir(parents=True)
+        # root downloads into a private directory: apt's _apt sandbox user cannot write it
+        apt = ["apt-get", "-q", "-o", "APT::Sandbox::User=root",
+               "-o", f"Dir::State::Lists={tmp}/lists", "-o", f"Dir::Cache={tmp}/cache"]
+        for args in (["update"], ["download", *PACKAGES]):
+            proc = subprocess.run([*apt, *args], cwd=tmp, capture_output=True, text=True)
+            if proc.returncode:
+                raise SystemExit(f"apt-get {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
         tree = Path(tmp) / "root"
         for deb in sorted(Path(tmp).glob("*.deb")):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
