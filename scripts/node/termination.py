@@ -222,7 +222,10 @@ class NodeScenario(Scenario):
                          "terminationGracePeriodSeconds": a.grace_seconds,
                          "volumes": [{"name": "usr", "hostPath": {"path": "/usr"}},
                                      {"name": "repo", "hostPath": {"path": str(ROOT)}},
-                                     {"name": "out", "hostPath": {"path": str(self.out)}},
+                                     # Directory: a pod starting after stop() removed
+                                     # it must not recreate it (containerd would)
+                                     {"name": "out", "hostPath": {"path": str(self.out),
+                                                                  "type": "Directory"}},
                                      {"name": AGENT_VOLUME, "emptyDir": {}}, PROXY_BIN,
                                      *self.pilot_agent_volumes(),
                                      *([istio_init.volume()] if self.captured else [])],
