@@ -129,13 +129,25 @@ def pilot_agent_line(line: str) -> dict[str, Any] | None:
     return {"time": stamp, "raw": rest.split("\t", 1)[-1]}
 
 
+def scratch_dir(node: argparse.Namespace) -> Path | None:
+    """The node's state dir (next to the test cluster's kubeconfig), which `testcluster
+    down` removes whole: a pod still starting when a scenario cleans up makes containerd
+    recreate its hostPath directory, and that copy must not outlive the node."""
+    state = Path(node.kubeconfig).resolve().parent / "node"
+    if not state.is_dir():
+        return None
+    scratch = state / "scratch"
+    scratch.mkdir(exist_ok=True)
+    return scratch
+
+
 class NodeScenario(Scenario):
     """A harness Scenario whose pod is real: only the clients are reused."""
 
     def __init__(self, args: argparse.Namespace, node: argparse.Namespace) -> None:
         self.args, self.node = args, node
         self.namespace = f"nt-{uuid.uuid4().hex[:10]}"
-        self.out = Path(tempfile.mkdtemp(prefix="meshcfg-node-term-"))
+        self.out = Path(tempfile.mkdtemp(prefix="meshcfg-node-term-", dir=scratch_dir(node)))
         os.chmod(self.out, 0o1777)
         # what Scenario's clients read: the pod IP
         self.ns = argparse.Namespace(pod_ip="")  # type: ignore[assignment]
@@ -223,7 +235,7 @@ class NodeScenario(Scenario):
                          "volumes": [{"name": "usr", "hostPath": {"path": "/usr"}},
                                      {"name": "repo", "hostPath": {"path": str(ROOT)}},
                                      # Directory: a pod starting after stop() removed
-                                     # it must not recreate it (containerd would)
+                                     # it fails rather than recreate it (see scratch_dir)
                                      {"name": "out", "hostPath": {"path": str(self.out),
                                                                   "type": "Directory"}},
                                      {"name": AGENT_VOLUME, "emptyDir": {}}, PROXY_BIN,
