@@ -4,6 +4,7 @@ injector (tests/istio/test_round_trip.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from builders import ROOT, config, pod
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 
 from kubectl_meshcfg.core import fields
 from kubectl_meshcfg.core import proxyconfigs as pcs
-from kubectl_meshcfg.core.model import Origin
+from kubectl_meshcfg.core.model import InjectorValues, MeshConfig, Origin
+from kubectl_meshcfg.core.resolve import Revisions
+from kubectl_meshcfg.core.revisions import REV_LABEL
 
 SAMPLES: dict[str, list[Any]] = {
     "quantity": ["100m", "1", "2", "500m", "1Gi", "256Mi", "1.5"],
@@ -90,7 +93,7 @@ def istio_pc(namespace: str, name: str, spec: dict[str, Any], created: str | Non
     """An Istio ProxyConfig (networking.istio.io/v1beta1), parsed as the loader does."""
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if revision is not None:
-        meta["labels"] = {pcs.REVISION_LABEL: revision}
+        meta["labels"] = {REV_LABEL: revision}
     if created:
         meta["creationTimestamp"] = created
     doc = {"apiVersion": pcs.API_VERSION, "kind": pcs.KIND, "metadata": meta, "spec": spec}
@@ -147,11 +150,6 @@ def revision_setups(draw: st.DrawFn, target: Any) -> tuple[Any, Any, Any, Any]:
     """(default injector or None, default mesh or None, Revisions, the target with revision
     labels or annotations): the default revision and `canary` with their own ConfigMaps,
     namespace labels, maybe the tag `prod` -> canary, and the target's own revision bits."""
-    from dataclasses import replace  # noqa: PLC0415
-
-    from kubectl_meshcfg.core.model import InjectorValues, MeshConfig  # noqa: PLC0415
-    from kubectl_meshcfg.core.resolve import Revisions  # noqa: PLC0415
-
     def injector(name: str) -> InjectorValues | None:
         return InjectorValues(ROOT, name, _injector_values(draw)) if draw(st.booleans()) else None
 

@@ -81,14 +81,14 @@ class _PodLog:
     each new pod was first seen serving."""
 
     def __init__(self, old: set[str]) -> None:
-        self.old, self.lock = old, threading.Lock()
+        self.lock = threading.Lock()
         self.seen: dict[str, list[rollout.Seen]] = {uid: [] for uid in old}
         self.serving_since: dict[str, float] = {}
 
     def __call__(self, kind: str, pod: dict[str, Any], at: float) -> None:
         uid = str((pod.get("metadata") or {}).get("uid"))
         with self.lock:
-            if uid in self.old:
+            if uid in self.seen:
                 self.seen[uid].append(rollout.Seen(at, kind, pod))
             elif kind != "DELETED" and rollout.serving(pod):
                 name = str((pod.get("metadata") or {}).get("name"))
@@ -117,11 +117,9 @@ class _Endpoints:
             else:
                 self.slices[name] = eps
             targets = rollout.ready_endpoints(self.slices.values(), self.port)
-            if targets == self.targets or not self.generator:
-                self.targets = targets
-                return
-            self.targets = targets
-            api_rollout.annotate_pod(self.scope.api, self.namespace, self.generator,
+            changed, self.targets = targets != self.targets, targets
+            if changed and self.generator:
+                api_rollout.annotate_pod(self.scope.api, self.namespace, self.generator,
                                      {loadgen.TARGETS: ",".join(targets)})
 
 
@@ -229,13 +227,13 @@ def _initial_targets(scope: Scope, namespace: str, service: Mapping[str, Any],
         host = f"[{ip}]" if ":" in ip else ip
         return [f"{host}:{port['port']}"]
     name = service["metadata"]["name"]
-    slices, version = api_rollout.list_with_version(scope.api, api_rollout.ENDPOINT_SLICES, namespace,
-                                        {"labelSelector": f"{api_rollout.SERVICE_NAME_LABEL}={name}"})
+    query = {"labelSelector": f"{api_rollout.SERVICE_NAME_LABEL}={name}"}
+    slices, version = api_rollout.list_with_version(scope.api, api_rollout.ENDPOINT_SLICES,
+                                                    namespace, query)
     for eps in slices:
         endpoints("ADDED", eps, time.time())
-    watches.append(api_rollout.Watch(
-        scope.api, api_rollout.ENDPOINT_SLICES, namespace,
-        {"labelSelector": f"{api_rollout.SERVICE_NAME_LABEL}={name}"}, endpoints).start(version, slices))
+    watches.append(api_rollout.Watch(scope.api, api_rollout.ENDPOINT_SLICES, namespace, query,
+                                     endpoints).start(version, slices))
     with endpoints.lock:
         targets = list(endpoints.targets)
     if not targets:
@@ -254,12 +252,11 @@ def _push_targets(scope: Scope, namespace: str, endpoints: _Endpoints, sent: lis
 
 def _sending(scope: Scope, namespace: str, generator: str) -> bool:
     pod = api_rollout.get_pod(scope.api, namespace, generator)
-    statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
-    state = (statuses[0].get("state") or {}) if statuses else {}
+    state = _load_state(pod)
     if "terminated" in state or ((pod or {}).get("status") or {}).get("phase") == "Failed":
         log = _log_or_empty(scope, namespace, generator)
         raise MeshcfgError(f"error: the load generator pod {generator} stopped before sending "
-                           f"({_waiting_reason(state)}): {' '.join(log.split())[-300:]}")
+                           f"({_exit_reason(state)}): {' '.join(log.split())[-300:]}")
     waiting = state.get("waiting") or {}
     if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName",
                                  "CreateContainerConfigError", "CreateContainerError"):
@@ -271,7 +268,13 @@ def _sending(scope: Scope, namespace: str, generator: str) -> bool:
     return '"event": "sending"' in _log_or_empty(scope, namespace, generator)
 
 
-def _waiting_reason(state: Mapping[str, Any]) -> str:
+def _load_state(pod: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The generator container's state (running, waiting, terminated), {} before any."""
+    statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+    return (statuses[0].get("state") or {}) if statuses else {}
+
+
+def _exit_reason(state: Mapping[str, Any]) -> str:
     term = state.get("terminated") or {}
     return f"exit {term.get('exitCode')}, {term.get('reason')}" if term else "failed"
 
@@ -308,9 +311,7 @@ def _replaced(scope: Scope, kind: str, namespace: str, name: str, selector: str)
     """As many serving pods as the workload wants (a pod being deleted does not serve)."""
     workload = api_rollout.get_workload(scope.api, kind, namespace, name)
     pods, _ = api_rollout.list_pods(scope.api, namespace, selector)
-    want = int((workload.get("status") or {}).get("desiredNumberScheduled") or 0) \
-        if kind == "DaemonSet" else int((workload.get("spec") or {}).get("replicas", 1))
-    return sum(1 for p in pods if rollout.serving(p)) >= want
+    return sum(1 for p in pods if rollout.serving(p)) >= rollout.desired_replicas(kind, workload)
 
 
 def _stop_generator(scope: Scope, namespace: str, generator: str, load: rollout.Load) -> str:
@@ -319,8 +320,7 @@ def _stop_generator(scope: Scope, namespace: str, generator: str, load: rollout.
 
     def finished() -> bool:
         pod = api_rollout.get_pod(scope.api, namespace, generator)
-        statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
-        return pod is None or bool(statuses and "terminated" in (statuses[0].get("state") or {}))
+        return pod is None or "terminated" in _load_state(pod)
 
     stop.wait_for(finished, f"the load generator {generator} to finish its requests")
     return api_rollout.pod_log(scope.api, namespace, generator, "load")

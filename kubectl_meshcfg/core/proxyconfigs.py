@@ -28,6 +28,7 @@ from . import bounded, fields, formats
 from .effective import Field, Finding, Source, describe_source
 from .errors import InvalidInput, Location
 from .model import CLUSTER, Origin
+from .revisions import REV_LABEL
 
 GROUP = "networking.istio.io"
 KIND = "ProxyConfig"
@@ -38,7 +39,6 @@ LAYERS = (GLOBAL, NAMESPACE, WORKLOAD)
 MAX_INT32 = 2**31 - 1
 MAX_ENV_VALUE = 2048                 # the CRD's maxLength of environmentVariables values
 SPEC_KEYS = ("selector", "concurrency", "environmentVariables", "image")
-REVISION_LABEL = "istio.io/rev"
 RUNTIME_LEAVES = frozenset({"proxy.concurrency"})   # pilot-agent re-applies the annotation
 
 
@@ -136,7 +136,7 @@ def parse(doc: Mapping[str, Any], origin: Origin, default_namespace: str,
     created = meta.get("creationTimestamp")
     labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
     assert isinstance(labels, dict)
-    revision = labels.get(REVISION_LABEL)
+    revision = labels.get(REV_LABEL)
     return IstioProxyConfig(namespace=str(namespace), name=str(name), values=values,
                             selector=selector, ignored=ignored,
                             created=str(created) if created else None, load_order=load_order,

@@ -180,7 +180,7 @@ class Resolver:
                                 revisions.tags)
 
     def _base_layers(self, mesh: MeshConfig | None, injector: InjectorValues | None,
-                     found: list[Finding], revision: str = revs.DEFAULT) -> list[_Layer]:
+                     found: list[Finding], revision: str) -> list[_Layer]:
         layers = default_layers(injector, found)
         if mesh is not None:
             source: Source = {"layer": "mesh", "kind": "ConfigMap", "namespace": mesh.namespace,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +17,6 @@ from . import loadgen
 
 KIND = "RolloutTestReport"
 API_VERSION = "meshcfg.io/v1alpha1"
-METHODS = ("restart", "delete-pods", "evict")
 LABEL = "meshcfg.io/rollout-test"
 DRAIN_COMPONENT = "meshcfg-drain"
 SIGKILL_EXIT, SIGTERM_EXIT = 137, 143
@@ -269,11 +268,7 @@ def pod_timeline(seen: Sequence[Seen], events: Sequence[Mapping[str, Any]],
     """One old pod's termination as the API showed it, in time order."""
     last = seen[-1].pod
     meta = last.get("metadata") or {}
-    deleted_at, grace = None, None
-    for one in seen:
-        deleted_at, grace = _deletion(one.pod)
-        if deleted_at is not None:
-            break
+    deleted_at, grace = _first_deletion(seen)
     entries = []
     if deleted_at is not None:
         entries.append(_entry(deleted_at, t0, f"deleted (grace period {grace}s)",
@@ -344,8 +339,13 @@ class Run:
 
 def report(run: Run) -> dict[str, Any]:
     requests = request_counts(run.log.requests, run.t0)
-    events = [ev for ev in during(run.events, run.t0) if _pod_of(ev, run.pods)]
-    pods = [pod_timeline(seen, [ev for ev in events if _pod_of(ev, run.pods) == uid], run.t0)
+    events, by_pod = [], defaultdict(list)
+    for ev in during(run.events, run.t0):
+        uid = _pod_of(ev, run.pods)
+        if uid:
+            events.append(ev)
+            by_pod[uid].append(ev)
+    pods = [pod_timeline(seen, by_pod[uid], run.t0)
             for uid, seen in sorted(run.pods.items(), key=lambda kv: _first_deleted(kv[1]))]
     return {
         "apiVersion": API_VERSION, "kind": KIND,
@@ -377,12 +377,18 @@ def _pod_of(event: Mapping[str, Any], pods: Mapping[str, Sequence[Seen]]) -> str
                  == involved.get("name")), None)
 
 
-def _first_deleted(seen: Sequence[Seen]) -> float:
+def _first_deletion(seen: Sequence[Seen]) -> tuple[float | None, int | None]:
+    """When the pod's deletion began and its grace period, from the first state that shows it."""
     for one in seen:
-        deleted, _ = _deletion(one.pod)
+        deleted, grace = _deletion(one.pod)
         if deleted is not None:
-            return deleted
-    return math.inf
+            return deleted, grace
+    return None, None
+
+
+def _first_deleted(seen: Sequence[Seen]) -> float:
+    deleted, _ = _first_deletion(seen)
+    return math.inf if deleted is None else deleted
 
 
 # ------------------------------------------------------------------ the workload
@@ -394,17 +400,21 @@ def ready_replicas(kind: str, workload: Mapping[str, Any]) -> int:
     return int(status.get(key) or 0)
 
 
+def desired_replicas(kind: str, workload: Mapping[str, Any]) -> int:
+    if kind == "DaemonSet":
+        return int((workload.get("status") or {}).get("desiredNumberScheduled") or 0)
+    return int((workload.get("spec") or {}).get("replicas", 1))
+
+
 def rolled_out(kind: str, workload: Mapping[str, Any]) -> bool:
     """`kubectl rollout status`'s condition for the kind."""
-    meta, spec = workload.get("metadata") or {}, workload.get("spec") or {}
-    status = workload.get("status") or {}
+    meta, status = workload.get("metadata") or {}, workload.get("status") or {}
     if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
         return False
+    replicas = desired_replicas(kind, workload)
     if kind == "DaemonSet":
-        desired = int(status.get("desiredNumberScheduled") or 0)
-        return (int(status.get("updatedNumberScheduled") or 0) >= desired
-                and int(status.get("numberAvailable") or 0) >= desired)
-    replicas = int(spec.get("replicas", 1))
+        return (int(status.get("updatedNumberScheduled") or 0) >= replicas
+                and int(status.get("numberAvailable") or 0) >= replicas)
     if kind == "StatefulSet":
         return (status.get("updateRevision") == status.get("currentRevision")
                 and int(status.get("readyReplicas") or 0) >= replicas)

@@ -10,11 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..core import proxyconfigs as pcs
-from ..core.errors import InvalidInput
 from ..core.kinds import Resource
-from ..core.model import CLUSTER, describe_object
 from .errors import Forbidden, ObjectNotFound
-from .reads import warn
+from .reads import parse_or_warn, warn
 from .transport import Api
 
 PROXY_CONFIGS = Resource(pcs.KIND, pcs.GROUP, pcs.SERVED_VERSIONS[0], "proxyconfigs")
@@ -42,11 +40,6 @@ def list_proxy_configs(api: Api, namespaces: list[str] | None, root_namespace: s
 
 
 def _parse(doc: dict[str, Any]) -> pcs.IstioProxyConfig | None:
-    doc = {**doc, "kind": PROXY_CONFIGS.kind, "apiVersion": PROXY_CONFIGS.api_version}
-    try:
-        return pcs.parse(doc, CLUSTER, "default")
-    except InvalidInput as invalid:
-        for location, reason in invalid.problems:
-            warn(f"skipping {describe_object(doc)} (invalid in the cluster): "
-                 f"{location.field or ''}: {reason}".replace(" : ", " "))
-        return None
+    result: pcs.IstioProxyConfig | None = parse_or_warn(pcs.parse, {
+        **doc, "kind": PROXY_CONFIGS.kind, "apiVersion": PROXY_CONFIGS.api_version})
+    return result
